@@ -1,0 +1,100 @@
+"""Backends: the same trials, computed in different ways.
+
+===========  ====================================================================
+``numpy``    The readable reference (:mod:`montecarlo._trial`): the public
+             samplers on a Philox stream, ``theory.gram``, ``theory``'s
+             confusion statistics. One trial at a time; use it to check the
+             others and to read the algorithm.
+``numba``    Every trial's draws, forward and backward passes, Gram and
+             statistics fused in compiled code, trials in parallel over cores
+             (``prange``); compiled once and cached on disk. The default for
+             runs: same trials as ``numpy`` to float tolerance.
+===========  ====================================================================
+
+:data:`DEFAULT_BACKEND` is ``numba`` for runs; tests compare every pair of
+available backends (:func:`available_backends`). A backend is an object with a
+``name`` and ``run(config, key, trials, fixed) -> (base, minibatch)``; the
+driver never needs more, so executors (serial, Dask) and new backends plug in
+without touching it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from montecarlo._config import Config
+from montecarlo._stats import MINIBATCH_COLUMNS, TRIAL_COLUMNS
+
+__all__ = ["Backend", "BACKENDS", "DEFAULT_BACKEND", "get_backend", "available_backends"]
+
+DEFAULT_BACKEND = "numba"
+
+
+class Backend(Protocol):
+    """Computes the records of a chunk of trials of one configuration."""
+
+    name: str
+
+    def run(
+        self,
+        config: Config,
+        key: tuple[int, int],
+        trials: np.ndarray,
+        fixed: tuple[np.ndarray, np.ndarray] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Records ``(base (m, 9), minibatch (m, nB, 4))`` of ``trials``."""
+        ...
+
+
+class NumpyBackend:
+    """The numpy reference: one trial at a time through :func:`montecarlo._trial.run_trial`."""
+
+    name = "numpy"
+
+    def run(self, config, key, trials, fixed):  # noqa: D102 (Backend protocol)
+        from montecarlo._trial import run_trial
+
+        recs = [run_trial(config, key, int(t), fixed) for t in trials]
+        m, n_b = len(recs), len(config.batch_sizes)
+        base = np.array([r[0] for r in recs]).reshape(m, len(TRIAL_COLUMNS))
+        mb = np.array([r[1] for r in recs]).reshape(m, n_b, len(MINIBATCH_COLUMNS))
+        return base, mb
+
+
+class NumbaBackend:
+    """Fused compiled trials, parallel over numba's threads (see module docstring).
+
+    BLAS is limited to one thread while a chunk runs, so each numba thread owns
+    one core and results do not depend on the thread count.
+    """
+
+    name = "numba"
+
+    def run(self, config, key, trials, fixed):  # noqa: D102 (Backend protocol)
+        from threadpoolctl import threadpool_limits
+
+        from montecarlo._numba_trial import run_chunk
+
+        with threadpool_limits(1):
+            return run_chunk(config, key, trials, fixed)
+
+
+BACKENDS: dict[str, type] = {"numpy": NumpyBackend, "numba": NumbaBackend}
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name``.
+
+    Raises:
+        ValueError: If ``name`` is not one of :data:`BACKENDS`.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {name!r}")
+    return BACKENDS[name]()
+
+
+def available_backends() -> list[str]:
+    """Backends usable on this machine (for tests that compare every pair)."""
+    return list(BACKENDS)
