@@ -1,4 +1,24 @@
-"""Monte Carlo estimation of gradient confusion over random data and networks."""
+"""Monte Carlo estimation of gradient confusion over random data and networks.
+
+Public API:
+
+- samplers: ``sphere``, ``unit_ball`` (data); ``gaussian_weights`` (Strategy
+  4.1), ``haar_orthogonal``, ``orthogonal_weights``, ``small_weights``
+  (Assumption 1), ``ball_around`` (Corollary 5.1), ``orthogonal_linear_network``
+  (Section 6); each takes a ``NormalSource`` (a numpy ``Generator`` or a
+  ``PhiloxStream``);
+- random streams: ``PhiloxStream``, ``stream_key`` (per trial, keyed by seed,
+  configuration and trial index);
+- sweeps: ``Config``, ``Spec``, ``SpecError``, ``load_spec``, ``parse_spec``,
+  ``bundled_specs``;
+- running: ``run_sweep`` (to the end), ``iter_run`` (a generator of
+  ``Progress``), ``BACKENDS``, ``get_backend``, ``available_backends``;
+- results: ``load_results`` (per-trial DataFrame), ``TRIAL_COLUMNS``,
+  ``MINIBATCH_COLUMNS``, ``estimates`` (P(eta) with Clopper-Pearson
+  intervals), ``theorem_summary`` (c* and the bound at c* per configuration).
+
+The command line is ``python -m montecarlo.run`` (see ``--help``).
+"""
 
 __all__: list[str] = []
 
@@ -28,3 +48,40 @@ __all__ += [
 ]
 
 # --- engine, store, sweeps ---
+from montecarlo._backends import BACKENDS, available_backends, get_backend
+from montecarlo._config import (
+    Config,
+    Spec,
+    SpecError,
+    bundled_specs,
+    load_spec,
+    parse_spec,
+)
+from montecarlo._engine import Progress, iter_run, run_sweep
+from montecarlo._estimates import ConfigSummary, estimates, theorem_summary
+from montecarlo._rng import PhiloxStream, stream_key
+from montecarlo._stats import MINIBATCH_COLUMNS, TRIAL_COLUMNS
+from montecarlo._store import load_results
+
+__all__ += [
+    "BACKENDS",
+    "available_backends",
+    "get_backend",
+    "Config",
+    "Spec",
+    "SpecError",
+    "bundled_specs",
+    "load_spec",
+    "parse_spec",
+    "Progress",
+    "iter_run",
+    "run_sweep",
+    "ConfigSummary",
+    "estimates",
+    "theorem_summary",
+    "PhiloxStream",
+    "stream_key",
+    "MINIBATCH_COLUMNS",
+    "TRIAL_COLUMNS",
+    "load_results",
+]

@@ -24,7 +24,7 @@ from montecarlo._config import Config
 from montecarlo._rng import PhiloxStream
 from montecarlo._stats import trial_record
 
-__all__ = ["FIXED_DATA_TRIAL", "draw_data", "draw_weights", "run_trial"]
+__all__ = ["FIXED_DATA_TRIAL", "draw_data", "draw_weights", "fixed_data", "run_trial"]
 
 FIXED_DATA_TRIAL = 2**64 - 1
 
