@@ -4,8 +4,8 @@ A *configuration* fixes everything one Monte Carlo trial draws from: the data
 distribution, the labeling function, the network (``n`` samples, input
 dimension ``d``, ``depth`` = beta hidden layers of ``width`` units, activation,
 loss) and the weight ensemble. A *spec* is a TOML file naming groups of
-configurations; list-valued keys of a group are grid axes, expanded as a
-Cartesian product::
+configurations; list-valued keys of a group (or of ``[defaults]``, shared by every
+group) are grid axes, expanded as a Cartesian product::
 
     title = "Theorem 4.1: width sweep"
     eta = { start = 1e-4, stop = 10.0, num = 41 }   # grid for tables and c*
@@ -388,7 +388,7 @@ def parse_spec(text: str, name: str = "spec", source: str = "spec") -> Spec:
     if not isinstance(defaults, Mapping):
         problems.append(f"defaults: must be a table, got {defaults!r}")
         defaults = {}
-    problems += _check_table(defaults, "defaults", allow_lists=False)
+    problems += _check_table(defaults, "defaults", allow_lists=True)
     groups: dict[str, list[Config]] = {}
     axes: dict[str, list[str]] = {}
     configs_doc = doc.get("configs", {})
@@ -434,6 +434,7 @@ def parse_spec(text: str, name: str = "spec", source: str = "spec") -> Spec:
 
 
 def _check_table(table: Mapping[str, Any], path: str, *, allow_lists: bool) -> list[str]:
+    """Problems of one table of fields (``defaults`` or a group); lists are grid axes."""
     problems = []
     for key, value in table.items():
         kpath = f"{path}.{key}"
