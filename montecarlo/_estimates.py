@@ -222,9 +222,11 @@ def theorem_summary(
                         b_eta = res.binding_eta
                         p_bind = 1 - k[res.binding_index] / t
                         if 0 < c_star < math.inf:
-                            bound = float(
-                                np.atleast_1d(res.bound().probability)[res.binding_index]
-                            )
+                            # far from the binding eta the bound is hugely vacuous
+                            # (-inf): expected, not worth a warning
+                            with np.errstate(over="ignore"):
+                                prob = np.atleast_1d(res.bound().probability)
+                            bound = float(prob[res.binding_index])
             out.append(
                 ConfigSummary(
                     group=group,
