@@ -9,6 +9,15 @@
              statistics fused in compiled code, trials in parallel over cores
              (``prange``); compiled once and cached on disk. The default for
              runs: same trials as ``numpy`` to float tolerance.
+``cuda``     For a GPU (:mod:`montecarlo._cuda`): a numba CUDA kernel draws
+             every trial's Philox stream on the device (one thread per trial
+             and Philox block: the very numbers of the host stream), torch
+             batches data, weights, forward and backward passes, Gram and
+             statistics over the trials of a chunk. Same trials as ``numpy``
+             to float tolerance. Listed by :func:`available_backends` only
+             where numba sees a CUDA device or its simulator
+             (``NUMBA_ENABLE_CUDASIM=1``); ``CudaBackend(rng="host")`` takes
+             the draws from the host stream instead (the test mode).
 ===========  ====================================================================
 
 :data:`DEFAULT_BACKEND` is ``numba`` for runs; tests compare every pair of
@@ -27,7 +36,13 @@ import numpy as np
 from montecarlo._config import Config
 from montecarlo._stats import MINIBATCH_COLUMNS, TRIAL_COLUMNS
 
-__all__ = ["Backend", "BACKENDS", "DEFAULT_BACKEND", "get_backend", "available_backends"]
+__all__ = [
+    "Backend",
+    "BACKENDS",
+    "DEFAULT_BACKEND",
+    "get_backend",
+    "available_backends",
+]
 
 DEFAULT_BACKEND = "numba"
 
@@ -49,11 +64,11 @@ class Backend(Protocol):
 
 
 class NumpyBackend:
-    """The numpy reference: one trial at a time through :func:`montecarlo._trial.run_trial`."""
+    """The numpy reference, one trial at a time (``montecarlo._trial.run_trial``)."""
 
     name = "numpy"
 
-    def run(self, config, key, trials, fixed):  # noqa: D102 (Backend protocol)
+    def run(self, config, key, trials, fixed):
         from montecarlo._trial import run_trial
 
         recs = [run_trial(config, key, int(t), fixed) for t in trials]
@@ -72,7 +87,7 @@ class NumbaBackend:
 
     name = "numba"
 
-    def run(self, config, key, trials, fixed):  # noqa: D102 (Backend protocol)
+    def run(self, config, key, trials, fixed):
         from threadpoolctl import threadpool_limits
 
         from montecarlo._numba_trial import run_chunk
@@ -81,7 +96,42 @@ class NumbaBackend:
             return run_chunk(config, key, trials, fixed)
 
 
-BACKENDS: dict[str, type] = {"numpy": NumpyBackend, "numba": NumbaBackend}
+class CudaBackend:
+    """Philox draws on a CUDA device, trials batched in torch (see module docstring).
+
+    Args:
+        rng: ``"device"`` (default): the draws come from the numba CUDA kernel;
+            ``"host"``: from :class:`montecarlo._rng.PhiloxStream` (the test
+            mode, which needs no CUDA device).
+        device: torch device of the linear algebra; defaults to ``"cuda"`` when
+            torch sees a GPU, else ``"cpu"``.
+
+    Raises:
+        ValueError: If ``rng`` is not ``"device"`` or ``"host"``, if
+            ``rng="device"`` and numba sees no CUDA device (nor the
+            simulator), or if ``device`` is not a torch device.
+    """
+
+    name = "cuda"
+
+    def __init__(self, rng: str = "device", device: str | None = None) -> None:
+        from montecarlo._cuda import check_rng, resolve_device
+
+        self.rng = check_rng(rng)
+        self.device = str(resolve_device(device))
+
+    def run(self, config, key, trials, fixed):
+        """Records ``(base, minibatch)`` of ``trials`` (the Backend protocol)."""
+        from montecarlo._cuda import run_chunk
+
+        return run_chunk(config, key, trials, fixed, rng=self.rng, device=self.device)
+
+
+BACKENDS: dict[str, type] = {
+    "numpy": NumpyBackend,
+    "numba": NumbaBackend,
+    "cuda": CudaBackend,
+}
 
 
 def get_backend(name: str) -> Backend:
@@ -95,6 +145,19 @@ def get_backend(name: str) -> Backend:
     return BACKENDS[name]()
 
 
+def _cuda_usable() -> bool:
+    """Whether numba sees a CUDA device, or runs its simulator."""
+    try:
+        from numba import cuda
+    except ImportError:  # a numba without its CUDA target
+        return False
+    return bool(cuda.is_available())
+
+
 def available_backends() -> list[str]:
-    """Backends usable on this machine (for tests that compare every pair)."""
-    return list(BACKENDS)
+    """Backends usable on this machine (for tests that compare every pair).
+
+    ``cuda`` is listed only where it can run: on a CUDA device, or under
+    numba's simulator (``NUMBA_ENABLE_CUDASIM=1`` set before numba is imported).
+    """
+    return [name for name in BACKENDS if name != "cuda" or _cuda_usable()]

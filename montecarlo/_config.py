@@ -161,8 +161,15 @@ class Config:
 
     @property
     def gamma(self) -> float:
-        """Output scale: ``1/sqrt(2 beta)`` for ``orthogonal_linear`` [reconstructed], else 1."""
-        return 1.0 / math.sqrt(2 * self.depth) if self.weights == "orthogonal_linear" else 1.0
+        """Output scale ``gamma``: ``1/sqrt(2 beta)`` [reconstructed] or 1.
+
+        ``1/sqrt(2 beta)`` for ``orthogonal_linear`` (THEORY.md section 6), else 1.
+        """
+        return (
+            1.0 / math.sqrt(2 * self.depth)
+            if self.weights == "orthogonal_linear"
+            else 1.0
+        )
 
     @property
     def max_width(self) -> int:
@@ -266,7 +273,8 @@ def _check_config(cfg: Config, path: str) -> list[str]:
         )
     if cfg.fixed_data and cfg.theorem not in ("4.1", "none"):
         problems.append(
-            f"{path}: fixed_data = true is Theorem 4.1 part 1; theorem = {cfg.theorem!r}"
+            f"{path}: fixed_data = true is Theorem 4.1 part 1; "
+            f"theorem = {cfg.theorem!r}"
             " is about fresh sphere data"
         )
     if cfg.theorem in ("5.1", "6.1", "corollary_5.1") or (
@@ -333,7 +341,7 @@ class Spec:
 
 
 def parse_spec(text: str, name: str = "spec", source: str = "spec") -> Spec:
-    """Parse and validate a TOML spec; raise :class:`SpecError` listing every problem."""
+    """Parse and validate a TOML spec; :class:`SpecError` lists every problem."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -393,10 +401,14 @@ def parse_spec(text: str, name: str = "spec", source: str = "spec") -> Spec:
     axes: dict[str, list[str]] = {}
     configs_doc = doc.get("configs", {})
     if not isinstance(configs_doc, Mapping):
-        problems.append(f"configs: must be a table of named groups, got {configs_doc!r}")
+        problems.append(
+            f"configs: must be a table of named groups, got {configs_doc!r}"
+        )
         configs_doc = {}
     if not configs_doc and not experiments:
-        problems.append("configs: a spec needs at least one configuration group or experiment")
+        problems.append(
+            "configs: a spec needs at least one configuration group or experiment"
+        )
     for gname, table in configs_doc.items():
         path = f"configs.{gname}"
         if not isinstance(table, Mapping):
@@ -407,7 +419,9 @@ def parse_spec(text: str, name: str = "spec", source: str = "spec") -> Spec:
         if group_problems:
             continue
         merged = {**defaults, **table}
-        grid = [k for k, v in merged.items() if k != "batch_sizes" and isinstance(v, list)]
+        grid = [
+            k for k, v in merged.items() if k != "batch_sizes" and isinstance(v, list)
+        ]
         axes[gname] = grid
         expanded = []
         for combo in itertools.product(*(merged[k] for k in grid)):
@@ -433,8 +447,10 @@ def parse_spec(text: str, name: str = "spec", source: str = "spec") -> Spec:
     )
 
 
-def _check_table(table: Mapping[str, Any], path: str, *, allow_lists: bool) -> list[str]:
-    """Problems of one table of fields (``defaults`` or a group); lists are grid axes."""
+def _check_table(
+    table: Mapping[str, Any], path: str, *, allow_lists: bool
+) -> list[str]:
+    """Problems of one table (``defaults`` or a group); lists are grid axes."""
     problems = []
     for key, value in table.items():
         kpath = f"{path}.{key}"

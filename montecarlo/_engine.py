@@ -67,7 +67,9 @@ def run_chunk(chunk: Chunk) -> TrialBlock:
 class Executor(Protocol):
     """Runs chunks and yields ``(chunk, block)`` pairs as they finish (any order)."""
 
-    def map_unordered(self, chunks: Iterable[Chunk]) -> Iterator[tuple[Chunk, TrialBlock]]:
+    def map_unordered(
+        self, chunks: Iterable[Chunk]
+    ) -> Iterator[tuple[Chunk, TrialBlock]]:
         """Run ``chunks``; yield each with its result when it finishes."""
         ...
 
@@ -75,7 +77,9 @@ class Executor(Protocol):
 class SerialExecutor:
     """Runs chunks one after the other in this process (numba threads inside)."""
 
-    def map_unordered(self, chunks: Iterable[Chunk]) -> Iterator[tuple[Chunk, TrialBlock]]:
+    def map_unordered(
+        self, chunks: Iterable[Chunk]
+    ) -> Iterator[tuple[Chunk, TrialBlock]]:
         """Run ``chunks`` in order; yield each with its result."""
         for chunk in chunks:
             yield chunk, run_chunk(chunk)
@@ -158,7 +162,11 @@ def iter_run(
     seed = spec.seed if seed is None else seed
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, int)
+        or chunk_size < 1
+    ):
         raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
     get_backend(backend)
     executor = SerialExecutor() if executor is None else executor

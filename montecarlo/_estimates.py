@@ -63,15 +63,19 @@ def estimates(
             or missing columns.
     """
     if statistic not in STATISTICS:
-        raise ValueError(f"statistic must be one of {list(STATISTICS)}, got {statistic!r}")
+        raise ValueError(
+            f"statistic must be one of {list(STATISTICS)}, got {statistic!r}"
+        )
     eta = np.atleast_1d(np.asarray(eta, dtype=float))
     if eta.ndim != 1 or not np.all(np.isfinite(eta)) or (eta < 0).any():
         raise ValueError(f"eta must be a 1-D grid of finite numbers >= 0, got {eta!r}")
     missing = [c for c in (*by, statistic) if c not in df.columns]
     if missing:
         raise ValueError(f"df lacks the columns {missing}")
-    finite_col = df["finite"] if "finite" in df.columns else pd.Series(
-        np.isfinite(df[statistic]), index=df.index
+    finite_col = (
+        df["finite"]
+        if "finite" in df.columns
+        else pd.Series(np.isfinite(df[statistic]), index=df.index)
     )
     rows = []
     for key, g in df.groupby(list(by), sort=False):
@@ -86,10 +90,27 @@ def estimates(
         key = key if isinstance(key, tuple) else (key,)
         for j, e in enumerate(eta):
             rows.append(
-                (*key, e, t, int((~ok).sum()), int(k[j]),
-                 1 - k[j] / t if t else np.nan, lo[j], hi[j])
+                (
+                    *key,
+                    e,
+                    t,
+                    int((~ok).sum()),
+                    int(k[j]),
+                    1 - k[j] / t if t else np.nan,
+                    lo[j],
+                    hi[j],
+                )
             )
-    cols = [*by, "eta", "trials", "nonfinite", "failures", "estimate", "ci_low", "ci_high"]
+    cols = [
+        *by,
+        "eta",
+        "trials",
+        "nonfinite",
+        "failures",
+        "estimate",
+        "ci_low",
+        "ci_high",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -148,7 +169,12 @@ def _theorem_params(config: Config) -> tuple[str, dict, np.ndarray | None] | Non
     if c.theorem == "4.1":
         part = 1 if c.fixed_data else 2
         params = dict(
-            n=c.n, d=c.d, width=c.max_width, depth=c.depth, kappa=c.kappa, c1=None,
+            n=c.n,
+            d=c.d,
+            width=c.max_width,
+            depth=c.depth,
+            kappa=c.kappa,
+            c1=None,
             part=part,
         )
         return "4.1", params, None

@@ -79,7 +79,9 @@ class ResultsStore:
     # --- metadata ---------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         """A metadata value, or None."""
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._conn.execute(
+            "SELECT value FROM meta WHERE key = ?", (key,)
+        ).fetchone()
         return None if row is None else row[0]
 
     def set_meta(self, items: dict[str, str]) -> None:
@@ -107,7 +109,8 @@ class ResultsStore:
     def done_trials(self, config_hash: str, seed: int) -> np.ndarray:
         """Sorted trial indices already stored for a configuration and seed."""
         rows = self._conn.execute(
-            "SELECT trial FROM trials WHERE config_hash = ? AND seed = ? ORDER BY trial",
+            "SELECT trial FROM trials WHERE config_hash = ? AND seed = ? "
+            "ORDER BY trial",
             (config_hash, seed),
         ).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
@@ -128,7 +131,9 @@ class ResultsStore:
         with self._conn:
             self._conn.executemany(f"INSERT INTO trials VALUES ({marks})", rows)
             if mrows:
-                self._conn.executemany(f"INSERT INTO minibatch VALUES ({mmarks})", mrows)
+                self._conn.executemany(
+                    f"INSERT INTO minibatch VALUES ({mmarks})", mrows
+                )
 
 
 def _to_sql(x: float) -> float | None:
@@ -165,7 +170,9 @@ def load_results(path: str | Path, *, table: str = "trials") -> pd.DataFrame:
         raise ValueError(f"path {str(path)!r} holds no results ({DB_NAME} not found)")
     conn = sqlite3.connect(db)
     try:
-        df = pd.read_sql_query(f"SELECT * FROM {table} ORDER BY config_hash, seed, trial", conn)
+        df = pd.read_sql_query(
+            f"SELECT * FROM {table} ORDER BY config_hash, seed, trial", conn
+        )
         configs = conn.execute("SELECT config_hash, content FROM configs").fetchall()
     finally:
         conn.close()

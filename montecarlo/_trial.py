@@ -42,7 +42,9 @@ def _labeling_function(config: Config, rng: samplers.NormalSource):
     return theory.random_signs(rng)
 
 
-def draw_data(config: Config, rng: samplers.NormalSource) -> tuple[np.ndarray, np.ndarray]:
+def draw_data(
+    config: Config, rng: samplers.NormalSource
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``(X, y)``: data from ``config.data``, labels from ``config.labels``."""
     if config.data == "sphere":
         X = samplers.sphere(rng, config.n, config.d)
@@ -101,7 +103,9 @@ def run_trial(
     return trial_record(G, config.batch_sizes)
 
 
-def fixed_data(config: Config, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+def fixed_data(
+    config: Config, key: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray] | None:
     """The shared data of a ``fixed_data`` configuration (None otherwise)."""
     if not config.fixed_data:
         return None

@@ -27,18 +27,27 @@ SMALL = dict(n=6, d=5, depth=2, width=7, trials=6)
 CASES = {
     "gaussian-tanh": dict(theorem="4.1", weights="gaussian", kappa=0.7),
     "gaussian-relu-logistic-signs-mb": dict(
-        weights="gaussian", activation="relu", loss="logistic", labels="random_signs",
+        weights="gaussian",
+        activation="relu",
+        loss="logistic",
+        labels="random_signs",
         batch_sizes=(2, 3),
     ),
     "orthogonal-sigmoid-ball-linear": dict(
         weights="orthogonal", activation="sigmoid", data="ball", labels="linear_teacher"
     ),
-    "small-network-teacher": dict(theorem="5.1", weights="small", scale=0.5,
-                                  labels="network_teacher"),
-    "ball-constant": dict(theorem="corollary_5.1", weights="ball", r=0.4, labels="constant"),
+    "small-network-teacher": dict(
+        theorem="5.1", weights="small", scale=0.5, labels="network_teacher"
+    ),
+    "ball-constant": dict(
+        theorem="corollary_5.1", weights="ball", r=0.4, labels="constant"
+    ),
     "orthogonal-linear": dict(
-        theorem="6.1", weights="orthogonal_linear", activation="identity",
-        output_activation=False, depth=3,
+        theorem="6.1",
+        weights="orthogonal_linear",
+        activation="identity",
+        output_activation=False,
+        depth=3,
     ),
     "fixed-data": dict(theorem="4.1", weights="gaussian", fixed_data=True, depth=1),
     "linear-output": dict(weights="gaussian", output_activation=False, depth=3),
@@ -56,14 +65,17 @@ def test_every_pair_of_backends_gives_the_same_trials(name):
     fixed = fixed_data(config, key)
     trials = np.arange(config.trials)
     results = {
-        b: mc.get_backend(b).run(config, key, trials, fixed) for b in mc.available_backends()
+        b: mc.get_backend(b).run(config, key, trials, fixed)
+        for b in mc.available_backends()
     }
     names = list(results)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             for part in (0, 1):
                 x, y = results[a][part], results[b][part]
-                assert np.array_equal(np.isnan(x), np.isnan(y)), f"{a} vs {b}: NaN pattern"
+                assert np.array_equal(np.isnan(x), np.isnan(y)), (
+                    f"{a} vs {b}: NaN pattern"
+                )
                 np.testing.assert_allclose(
                     x, y, rtol=1e-9, atol=1e-12, err_msg=f"backends {a} vs {b} differ"
                 )
@@ -97,7 +109,11 @@ depth = 2
 
 
 def _rows(out):
-    df = mc.load_results(out).sort_values(["config_hash", "trial"]).reset_index(drop=True)
+    df = (
+        mc.load_results(out)
+        .sort_values(["config_hash", "trial"])
+        .reset_index(drop=True)
+    )
     mb = mc.load_results(out, table="minibatch")
     return df, mb.sort_values(["config_hash", "trial", "B"]).reset_index(drop=True)
 
@@ -119,7 +135,10 @@ def test_results_identical_across_chunk_sizes_and_threads(tmp_path):
                 pd.testing.assert_frame_equal(rows[1], ref[1], check_exact=True)
     finally:
         numba.set_num_threads(before)
-    assert len(ref[0]) == 3 * 10 and ref[0].groupby("config_hash").trial.nunique().eq(10).all()
+    assert (
+        len(ref[0]) == 3 * 10
+        and ref[0].groupby("config_hash").trial.nunique().eq(10).all()
+    )
 
 
 def test_interrupted_run_resumes_to_exactly_the_requested_trials(tmp_path):
@@ -148,11 +167,25 @@ def test_kill_9_loses_at_most_the_chunk_in_flight(tmp_path):
     spec_path = tmp_path / "k.toml"
     spec_path.write_text(_spec(trials=300).text)
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "montecarlo.run", "--spec", str(spec_path), "--out",
-           str(out), "--chunk-size", "2", "--no-progress", "--no-report", "--backend",
-           "numpy"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "montecarlo.run",
+        "--spec",
+        str(spec_path),
+        "--out",
+        str(out),
+        "--chunk-size",
+        "2",
+        "--no-progress",
+        "--no-report",
+        "--backend",
+        "numpy",
+    ]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     db = out / "results.sqlite"
     deadline = time.time() + 120
     stored = 0
@@ -166,7 +199,9 @@ def test_kill_9_loses_at_most_the_chunk_in_flight(tmp_path):
             if stored >= 40:
                 break
         time.sleep(0.05)
-    assert proc.poll() is None, f"run ended before it could be killed: {proc.stderr.read()}"
+    assert proc.poll() is None, (
+        f"run ended before it could be killed: {proc.stderr.read()}"
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     partial = len(mc.load_results(out))
@@ -223,8 +258,13 @@ def test_estimates_match_brute_force_and_scipy():
     vals = rng.normal(-0.2, 0.3, size=57)
     vals[[4, 9]] = np.nan  # non-finite trials
     df = pd.DataFrame(
-        {"config_hash": "h", "seed": 0, "trial": np.arange(57),
-         "finite": np.where(np.isnan(vals), 0.0, 1.0), "min_inner": vals}
+        {
+            "config_hash": "h",
+            "seed": 0,
+            "trial": np.arange(57),
+            "finite": np.where(np.isnan(vals), 0.0, 1.0),
+            "min_inner": vals,
+        }
     )
     eta = np.array([0.0, 0.1, 0.5, 2.0])
     est = mc.estimates(df, eta, confidence=0.9)
@@ -233,7 +273,9 @@ def test_estimates_match_brute_force_and_scipy():
         k = int((ok < -e).sum())
         assert row.failures == k and row.trials == 55 and row.nonfinite == 2
         ci = stats.binomtest(55 - k, 55).proportion_ci(0.9, method="exact")
-        assert row.ci_low == pytest.approx(ci.low) and row.ci_high == pytest.approx(ci.high)
+        assert row.ci_low == pytest.approx(ci.low) and row.ci_high == pytest.approx(
+            ci.high
+        )
         assert row.estimate == pytest.approx(1 - k / 55)
     with pytest.raises(ValueError, match="statistic"):
         mc.estimates(df, eta, statistic="max")
@@ -277,8 +319,13 @@ colour = "red"
 def test_config_hash_ignores_trials_only():
     a = mc.Config()
     assert a.config_hash == dataclasses.replace(a, trials=999).config_hash
-    for field, value in [("width", 33), ("kappa", 0.5), ("activation", "relu"),
-                         ("batch_sizes", (2,)), ("fixed_data", True)]:
+    for field, value in [
+        ("width", 33),
+        ("kappa", 0.5),
+        ("activation", "relu"),
+        ("batch_sizes", (2,)),
+        ("fixed_data", True),
+    ]:
         assert dataclasses.replace(a, **{field: value}).config_hash != a.config_hash
 
 
