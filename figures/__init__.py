@@ -15,7 +15,9 @@ Public API:
   Monte Carlo ensembles and Theorem 6.1 against Gaussian initialization;
 - ``Claim``, ``verdict``, ``monte_carlo_claims``, ``experiment_claims``: the
   claims table and the verdict rule every claim uses;
-- ``FigureRecord``: a written figure with its caption.
+- ``FigureRecord``: a written figure with its caption;
+- ``plot_sgd_check``, ``plot_figure1``: SGD against Theorems 3.1/3.2 and the
+  paper's Figure 1; ``plot_real_data``: the digits Figures 2-4 experiment.
 """
 
 __all__: list[str] = []
@@ -49,3 +51,9 @@ __all__ += [
     "verdict",
     "write_report",
 ]
+
+# --- experiments: SGD and real data ---
+from figures._real_data import plot_real_data
+from figures._sgd import plot_figure1, plot_sgd_check
+
+__all__ += ["plot_figure1", "plot_real_data", "plot_sgd_check"]

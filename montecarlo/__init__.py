@@ -15,7 +15,11 @@ Public API:
   ``Progress``), ``BACKENDS``, ``get_backend``, ``available_backends``;
 - results: ``load_results`` (per-trial DataFrame), ``TRIAL_COLUMNS``,
   ``MINIBATCH_COLUMNS``, ``estimates`` (P(eta) with Clopper-Pearson
-  intervals), ``theorem_summary`` (c* and the bound at c* per configuration).
+  intervals), ``theorem_summary`` (c* and the bound at c* per configuration);
+- SGD under confusion (Theorems 3.1, 3.2, Figure 1): ``check_theorems``,
+  ``scan_printed_theorem_3_2``, ``figure1_experiment``, ``run_sgd_check``,
+  ``run_figure1``, ``bound_verdict``, ``mean_ci`` and their result types;
+- trained networks on real data (Figures 2-4 at small scale): ``run_real_data``.
 
 The command line is ``python -m montecarlo.run`` (see ``--help``).
 """
@@ -84,4 +88,33 @@ __all__ += [
     "MINIBATCH_COLUMNS",
     "TRIAL_COLUMNS",
     "load_results",
+]
+
+# --- experiments: SGD (Theorems 3.1, 3.2, Figure 1) and real data (Figures 2-4) ---
+from montecarlo._real_data import run_real_data
+from montecarlo._sgd_check import (
+    BoundVerdict,
+    MeanCI,
+    TheoremCheck,
+    bound_verdict,
+    check_theorems,
+    figure1_experiment,
+    mean_ci,
+    run_figure1,
+    run_sgd_check,
+    scan_printed_theorem_3_2,
+)
+
+__all__ += [
+    "run_real_data",
+    "BoundVerdict",
+    "MeanCI",
+    "TheoremCheck",
+    "bound_verdict",
+    "check_theorems",
+    "figure1_experiment",
+    "mean_ci",
+    "run_figure1",
+    "run_sgd_check",
+    "scan_printed_theorem_3_2",
 ]

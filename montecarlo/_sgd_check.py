@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 MIN_RUNS = 30
-"""Fewer runs than this give an ``"inconclusive"`` verdict (CLT intervals unreliable)."""
+"""Fewer runs give an ``"inconclusive"`` verdict (CLT intervals unreliable)."""
 
 VERDICTS = ("consistent", "violated", "inconclusive")
 
@@ -84,7 +84,8 @@ def _check_confidence(confidence: float) -> float:
 
 def _floats(a: np.ndarray) -> list[float | None]:
     """JSON-safe list: non-finite values become ``None`` (JSON ``null``)."""
-    return [float(v) if math.isfinite(v) else None for v in np.asarray(a, float).ravel()]
+    values = np.asarray(a, dtype=np.float64).ravel()
+    return [float(v) if math.isfinite(v) else None for v in values]
 
 
 def _jsonable(value: float) -> float | None:
@@ -375,9 +376,8 @@ class TheoremCheck:
 def _looseness(T: np.ndarray, bound: np.ndarray, mean: np.ndarray) -> dict[int, float]:
     """``bound / mean`` at checkpoints near ``T_max^q`` for ``q = 0, 1/3, 2/3, 1``."""
     t_max = int(T[-1])
-    picks = sorted(
-        {int(np.argmin(np.abs(np.log(T) - q * math.log(t_max)))) for q in (0, 1 / 3, 2 / 3, 1)}
-    )
+    targets = [q * math.log(t_max) for q in (0, 1 / 3, 2 / 3, 1)]
+    picks = sorted({int(np.argmin(np.abs(np.log(T) - t))) for t in targets})
     out = {}
     for i in picks:
         out[int(T[i])] = float(bound[i] / mean[i]) if mean[i] > 0 else math.inf
@@ -486,7 +486,9 @@ def check_theorems(
         )
     for form in ("printed", "derived"):
         bound_values[f"theorem_3_2_{form}"] = np.asarray(
-            bounds.theorem_3_2(grid, alpha=alpha, n=n, L=L, eta=eta, gap1=gap0, form=form)
+            bounds.theorem_3_2(
+                grid, alpha=alpha, n=n, L=L, eta=eta, gap1=gap0, form=form
+            )
         )
 
     verdicts: dict[str, BoundVerdict] = {}
@@ -623,6 +625,17 @@ _SETTINGS = (
 )
 
 
+# Sizes of the suite: (runs, T, data draws per setting) and (runs, T) per scan
+# cell, for the quick and the full run.
+_SIZES = {
+    True: {"check": (400, 2000, 1), "scan": (50, 2000)},
+    False: {"check": (1000, 4000, 5), "scan": (200, 4000)},
+}
+
+# Figure 1 reproduction (arguments of figure1_experiment besides rng and runs).
+_FIGURE1 = {"n": 100, "dims": (120, 80), "T": 20_000, "theorem_T": 200_000}
+
+
 def _instance_figure(name: str) -> str:
     return f"sgd_check_{name}.png"
 
@@ -651,7 +664,9 @@ def _aggregate(
         ci = f"min over instances and T of bound/upper = {min(slacks):.3g}"
     else:
         verdict = "inconclusive"
-        which = [f"{nm}: {v['reason']}" for nm, v in rows if v["verdict"] != "consistent"]
+        which = [
+            f"{nm}: {v['reason']}" for nm, v in rows if v["verdict"] != "consistent"
+        ]
         reason = "; ".join(which) if which else "no instance checked"
         figure = figure_default
         ci = f"min bound/upper = {min(slacks):.3g}" if slacks else "n/a"
@@ -705,7 +720,7 @@ def run_sgd_check(out_dir: pathlib.Path, *, seed: int, quick: bool = True) -> di
     seed = _check_int("seed", seed, 0)
     out_dir = pathlib.Path(out_dir)
     rng = np.random.default_rng(seed)
-    runs, T, draws = (400, 2000, 1) if quick else (1000, 4000, 5)
+    runs, T, draws = _SIZES[bool(quick)]["check"]
     confidence = 0.95
 
     checks: list[dict] = []
@@ -731,9 +746,12 @@ def run_sgd_check(out_dir: pathlib.Path, *, seed: int, quick: bool = True) -> di
             )
             checks.append(entry)
 
-    scan_T, scan_runs = (2000, 50) if quick else (4000, 200)
+    scan_runs, scan_T = _SIZES[bool(quick)]["scan"]
     scan = []
-    scan_specs = [("square", "orthogonal", 10, 20, 0.3), ("square", "gaussian", 10, 30, 0.3)]
+    scan_specs = [
+        ("square", "orthogonal", 10, 20, 0.3),
+        ("square", "gaussian", 10, 30, 0.3),
+    ]
     if not quick:
         scan_specs.append(("logistic", "gaussian", 40, 4, 1.0))
     for loss, data, n, d, noise in scan_specs:
@@ -753,14 +771,17 @@ def run_sgd_check(out_dir: pathlib.Path, *, seed: int, quick: bool = True) -> di
 
     violating = [r for r in scan if r["printed"]["verdict"] == "violated"]
     counterexample = (
-        min(violating, key=lambda r: (r["scale"], r["alpha_fraction"]))
+        max(violating, key=lambda r: r["printed"]["max_lower_over_bound"])
         if violating
         else None
     )
+    unscaled = [r for r in violating if r["scale"] == 1.0]
     derived_bad = [r for r in scan if r["derived"]["verdict"] == "violated"]
 
     test = (
-        f"Monte Carlo over SGD sampling ({runs} runs, B = 1, with replacement); "
+        f"Monte Carlo over SGD sampling ({runs} runs per instance, {runs // 2} for "
+        f"logistic regression; {draws} data draw(s) per setting; B = 1, with "
+        "replacement); "
         f"CLT intervals simultaneous over checkpoints (Bonferroni, "
         f"{confidence:.0%}); violated iff a lower limit exceeds the bound"
     )
@@ -807,19 +828,19 @@ def run_sgd_check(out_dir: pathlib.Path, *, seed: int, quick: bool = True) -> di
     if counterexample is not None:
         ce = counterexample
         reason = (
-            f"violated in {len(violating)} of {n_cells} scan cells; e.g. {ce['loss']} "
-            f"regression on {ce['data']} data (n={ce['n']}, d={ce['d']}), input scale "
-            f"{ce['scale']:g}, alpha = {ce['alpha_fraction']:g} * 2/(n L): lower limit"
-            f" / bound = {ce['printed']['ratio']:.3g} at T = "
-            f"{ce['printed']['first_violation_T']}. The derived form was violated in "
-            f"{len(derived_bad)} cells."
+            f"violated in {len(violating)} of {n_cells} scan cells ({len(unscaled)} "
+            f"at input scale 1); strongest: {ce['loss']} regression on {ce['data']} "
+            f"data (n={ce['n']}, d={ce['d']}, eta={ce['eta']:.3g}), input scale "
+            f"{ce['scale']:g}, alpha = {ce['alpha_fraction']:g} * 2/(n L): first "
+            f"violated at T = {ce['printed']['first_violation_T']}, largest lower "
+            f"limit / bound = {ce['printed']['max_lower_over_bound']:.3g}. The "
+            f"derived form was violated in {len(derived_bad)} cells."
         )
         verdict = "violated"
-        ci = f"lower limit / bound = {ce['printed']['ratio']:.3g}"
+        ci = f"lower limit / bound up to {ce['printed']['max_lower_over_bound']:.3g}"
     else:
         reason = (
-            f"no violation in {n_cells} cells (scales 0.5-4, alpha fractions "
-            "0.02-0.9)"
+            f"no violation in {n_cells} cells (scales 0.5-4, alpha fractions 0.02-0.9)"
         )
         verdict = "consistent" if n_cells else "inconclusive"
         ci = "n/a"
@@ -864,7 +885,8 @@ def run_sgd_check(out_dir: pathlib.Path, *, seed: int, quick: bool = True) -> di
         "claims": claims,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "sgd_check.json").write_text(json.dumps(result, indent=1, allow_nan=False))
+    text = json.dumps(result, indent=1, allow_nan=False)
+    (out_dir / "sgd_check.json").write_text(text)
     return result
 
 
@@ -880,6 +902,7 @@ class _CosineAccumulator:
     def __init__(self) -> None:
         self.counts = np.zeros(_COS_BINS.size - 1, dtype=np.int64)
         self.total = 0.0
+        self.total_sq = 0.0
         self.n = 0
         self.negative = 0
         self.min = math.inf
@@ -891,6 +914,7 @@ class _CosineAccumulator:
             return
         self.counts += np.histogram(c, bins=_COS_BINS)[0]
         self.total += float(c.sum())
+        self.total_sq += float(c @ c)
         self.n += c.size
         self.negative += int((c < 0).sum())
         self.min = min(self.min, float(c.min()))
@@ -902,6 +926,11 @@ class _CosineAccumulator:
             "counts": [int(v) for v in self.counts],
             "n_pairs": self.n,
             "mean": self.total / self.n if self.n else None,
+            "std": math.sqrt(
+                max(0.0, self.total_sq / self.n - self.total**2 / self.n**2)
+            )
+            if self.n
+            else None,
             "min": _jsonable(self.min),
             "max": _jsonable(self.max),
             "fraction_negative": self.negative / self.n if self.n else None,
@@ -929,7 +958,12 @@ def _figure1_model(
 ) -> dict:
     """SGD on one list of instances (one per run) and every Figure 1 statistic."""
     run = sgd(
-        problems, alpha=alpha, T=T, rng=rng, record_every=record_every, keep_weights=True
+        problems,
+        alpha=alpha,
+        T=T,
+        rng=rng,
+        record_every=record_every,
+        keep_weights=True,
     )
     steps = run.steps
     F_star = np.array([p.F_star for p in problems])
@@ -974,6 +1008,7 @@ def _figure1_model(
         "gap": band(gap),
         "eta_curve": band(run.eta),
         "eta_path": _floats(run.eta.max(axis=1)),
+        "eta_final": _floats(run.eta[:, -1]),
         "final_loss": _floats(loss[:, -1]),
         "final_gap": _floats(gap[:, -1]),
         "iterations_to": crossings,
@@ -1011,6 +1046,15 @@ def _mannwhitney_less(a: Sequence[float], b: Sequence[float]) -> tuple[float, fl
     return p_less, p_greater
 
 
+def _direction_verdict(p_less: float, p_greater: float) -> tuple[str, str]:
+    """Verdict and reason of a one-sided claim from both one-sided p-values (5%)."""
+    if p_less < 0.05:
+        return "consistent", "significant at 5% in the claimed direction"
+    if p_greater < 0.05:
+        return "violated", "significant at 5% in the opposite direction"
+    return "inconclusive", "no significant difference at 5%"
+
+
 def _faster_claim(block: dict, dims: tuple[int, int], eps: float, label: str) -> dict:
     """Claims row: the first model reaches ``gap <= eps gap0`` in fewer iterations."""
     big, small = (block["models"][str(d)] for d in dims)
@@ -1029,25 +1073,24 @@ def _faster_claim(block: dict, dims: tuple[int, int], eps: float, label: str) ->
         med = f"median {np.median(hit):.0f}" if hit else "none"
         return f"d={d}: {len(hit)}/{len(xs)} runs reach it, {med}"
 
-    verdict = (
-        "consistent" if p_less < 0.05 else "violated" if p_greater < 0.05 else "inconclusive"
-    )
+    verdict, reason = _direction_verdict(p_less, p_greater)
     return {
         "claim": f"Figure 1{label}: over-parameterized (d={dims[0]}) converges faster "
         f"than d={dims[1]}",
         "test": "one-sided Mann-Whitney U on per-run iterations to reach "
         f"F(w_k) - F* <= {eps:g} (F(w_0) - F*) (not reached: censored at T+1), "
         f"alpha = {block['alpha_label']}, T = {T}",
-        "statistic": summary(big["iterations_to"][key]["gap"], dims[0])
+        "statistic": "F - F*: "
+        + summary(big["iterations_to"][key]["gap"], dims[0])
         + "; "
-        + summary(small["iterations_to"][key]["gap"], dims[1]),
+        + summary(small["iterations_to"][key]["gap"], dims[1])
+        + f". Training loss F <= {eps:g} F(w_0): "
+        + summary(big["iterations_to"][key]["loss"], dims[0])
+        + "; "
+        + summary(small["iterations_to"][key]["loss"], dims[1]),
         "ci_or_p": f"p = {p_less:.3g} (reverse direction p = {p_greater:.3g})",
         "verdict": verdict,
-        "reason": "significant at 5% in the claimed direction"
-        if verdict == "consistent"
-        else "significant at 5% in the opposite direction"
-        if verdict == "violated"
-        else "no significant difference at 5%",
+        "reason": reason,
         "figure": block["figure"],
     }
 
@@ -1062,7 +1105,7 @@ def figure1_experiment(
     alpha: float = 0.5,
     T: int = 20_000,
     theorem_T: int = 200_000,
-    record_points: int = 1000,
+    record_points: int = 500,
     thresholds: Sequence[float] = (1e-1, 1e-2, 1e-3),
 ) -> dict:
     """Figure 1 of the paper: SGD on linear regression, ``d = 120`` versus ``d = 80``.
@@ -1097,7 +1140,7 @@ def figure1_experiment(
         alpha: the paper-step size. Default 0.5.
         T: steps at the paper step, ``>= 1``. Default 20000.
         theorem_T: steps at the theorem step, ``>= 1``. Default 200000.
-        record_points: about how many steps to record. Default 1000.
+        record_points: about how many steps to record. Default 500.
         thresholds: relative loss levels ``eps``. Default (0.1, 0.01, 0.001).
 
     Returns:
@@ -1167,32 +1210,32 @@ def figure1_experiment(
         ),
     ]
     big, small = (blocks["paper_step"]["models"][str(d)] for d in dims)
-    p_less, p_greater = _mannwhitney_less(big["eta_path"], small["eta_path"])
     cb, cs = big["cosines"]["path"], small["cosines"]["path"]
-    verdict = (
-        "consistent" if p_less < 0.05 else "violated" if p_greater < 0.05 else "inconclusive"
+    cosine_text = (
+        f"cosines of all pairs pooled along the path, mean/std/min: d={dims[0]} "
+        f"{cb['mean']:.3g}/{cb['std']:.3g}/{cb['min']:.3g}, d={dims[1]} "
+        f"{cs['mean']:.3g}/{cs['std']:.3g}/{cs['min']:.3g}"
     )
-    claims.append(
-        {
-            "claim": f"Figure 1: over-parameterized (d={dims[0]}) has lower gradient "
-            f"confusion than d={dims[1]}",
-            "test": "one-sided Mann-Whitney U on per-run eta along the path (max "
-            "over recorded iterates of max(0, -min_{i != j} G_ij)); cosines of all "
-            "pairs pooled along the path",
-            "statistic": f"median eta: d={dims[0]} {np.median(big['eta_path']):.3g}, "
-            f"d={dims[1]} {np.median(small['eta_path']):.3g}; mean/min cosine: "
-            f"d={dims[0]} {cb['mean']:.3g}/{cb['min']:.3g}, d={dims[1]} "
-            f"{cs['mean']:.3g}/{cs['min']:.3g}",
-            "ci_or_p": f"p = {p_less:.3g} (reverse direction p = {p_greater:.3g})",
-            "verdict": verdict,
-            "reason": "significant at 5% in the claimed direction"
-            if verdict == "consistent"
-            else "significant at 5% in the opposite direction"
-            if verdict == "violated"
-            else "no significant difference at 5%",
-            "figure": "figure1.png",
-        }
-    )
+    for which, text in (
+        ("eta_path", "along the whole path (max over recorded iterates)"),
+        ("eta_final", "at the last iterate w_T"),
+    ):
+        p_less, p_greater = _mannwhitney_less(big[which], small[which])
+        verdict, reason = _direction_verdict(p_less, p_greater)
+        claims.append(
+            {
+                "claim": f"Figure 1: over-parameterized (d={dims[0]}) has lower "
+                f"gradient confusion than d={dims[1]} {text}",
+                "test": "one-sided Mann-Whitney U on per-run eta = max(0, -min_{i "
+                f"!= j}} G_ij) {text}, alpha = {alpha:g}, T = {T}",
+                "statistic": f"median eta: d={dims[0]} {np.median(big[which]):.3g}, "
+                f"d={dims[1]} {np.median(small[which]):.3g}; {cosine_text}",
+                "ci_or_p": f"p = {p_less:.3g} (reverse direction p = {p_greater:.3g})",
+                "verdict": verdict,
+                "reason": reason,
+                "figure": "figure1.png",
+            }
+        )
     return {
         "experiment": "figure1",
         "settings": {
@@ -1230,7 +1273,7 @@ def run_figure1(out_dir: pathlib.Path, *, seed: int, runs: int = 10) -> dict:
     """
     seed = _check_int("seed", seed, 0)
     runs = _check_int("runs", runs, 2)
-    result = figure1_experiment(rng=np.random.default_rng(seed), runs=runs)
+    result = figure1_experiment(rng=np.random.default_rng(seed), runs=runs, **_FIGURE1)
     result["seed"] = seed
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
