@@ -13,6 +13,7 @@ Public API:
   ``bundled_specs``;
 - running: ``run_sweep`` (to the end), ``iter_run`` (a generator of
   ``Progress``), ``BACKENDS``, ``get_backend``, ``available_backends``;
+  ``DaskExecutor`` and ``dask_client`` to run chunks on a Dask cluster;
 - results: ``load_results`` (per-trial DataFrame), ``TRIAL_COLUMNS``,
   ``MINIBATCH_COLUMNS``, ``estimates`` (P(eta) with Clopper-Pearson
   intervals), ``theorem_summary`` (c* and the bound at c* per configuration);
@@ -61,6 +62,7 @@ from montecarlo._config import (
     load_spec,
     parse_spec,
 )
+from montecarlo._dask import DaskExecutor, dask_client
 from montecarlo._engine import Progress, iter_run, run_sweep
 from montecarlo._estimates import ConfigSummary, estimates, theorem_summary
 from montecarlo._rng import PhiloxStream, stream_key
@@ -69,6 +71,8 @@ from montecarlo._store import load_results
 
 __all__ += [
     "BACKENDS",
+    "DaskExecutor",
+    "dask_client",
     "available_backends",
     "get_backend",
     "Config",

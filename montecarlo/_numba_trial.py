@@ -10,12 +10,25 @@ Notation: ``n`` samples, ``d`` input dimension, ``depth`` = beta hidden
 layers of ``width`` units, ``A_p`` (``n x l_p``) activations, ``S_p`` their
 ``sigma'``, ``D_p`` (``n x l_p``) back-propagated errors ``df_i/dz_p``;
 ``G = sum_p (D_p D_p^T) o (A_{p-1} A_{p-1}^T)`` (THEORY.md section 2).
+
+Speed (see ``benchmarks/bench.py``): the matrix products go to BLAS, the two
+symmetric Gram factors through ``dsyrk`` (half the flops of a general
+product); the activations use branch-free ``exp``/``tanh`` (fdlibm, Cephes)
+so their loops vectorize, and the random numbers come from the vectorized
+generator of :mod:`montecarlo._rng`. :func:`gram` exposes the Gram kernel.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import llvmlite.binding as llvm
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import get_cython_function_address, intrinsic
+from numba.typed import List
 
 from montecarlo._config import (
     ACTIVATION_NAMES,
@@ -25,10 +38,10 @@ from montecarlo._config import (
     WEIGHT_NAMES,
     Config,
 )
-from montecarlo._rng import _nb_normals, _nb_uniforms
+from montecarlo._rng import _bits_f64, _nb_normals, _nb_scaled_normals, _nb_uniforms
 from montecarlo._stats import MINIBATCH_COLUMNS, TRIAL_COLUMNS
 
-__all__ = ["pack_config", "run_chunk"]
+__all__ = ["gram", "pack_config", "run_chunk"]
 
 _NB = len(TRIAL_COLUMNS)
 _NM = len(MINIBATCH_COLUMNS)
@@ -59,34 +72,149 @@ def pack_config(config: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ints, floats, np.array(config.batch_sizes, dtype=np.int64)
 
 
+# BLAS dsyrk (C = A A^T, one triangle: half the flops of a GEMM) from scipy's
+# BLAS, the library numba's own matrix products use. The compiled code calls it
+# by this symbol name, bound here at import, so cached kernels stay valid
+# across processes.
+_DSYRK = "montecarlo_dsyrk"
+llvm.add_symbol(
+    _DSYRK, get_cython_function_address("scipy.linalg.cython_blas", "dsyrk")
+)
+
+
+@intrinsic
+def _dsyrk(typingctx, uplo, trans, n, k, alpha, a, lda, beta, c, ldc):
+    """Fortran ``dsyrk(uplo, trans, n, k, alpha, a, lda, beta, c, ldc)`` on arrays.
+
+    Every argument is an array (scalars as 1-element arrays) passed by its
+    data pointer, so all of them stay alive for the duration of the call.
+    """
+    args = (uplo, trans, n, k, alpha, a, lda, beta, c, ldc)
+    if not all(isinstance(t, types.Array) for t in args):
+        return None
+
+    def codegen(context, builder, signature, llargs):
+        fnty = ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t] * 10)
+        fn = cgutils.get_or_insert_function(builder.module, fnty, _DSYRK)
+        ptrs = [
+            builder.bitcast(
+                context.make_array(t)(context, builder, v).data, cgutils.voidptr_t
+            )
+            for t, v in zip(signature.args, llargs, strict=True)
+        ]
+        builder.call(fn, ptrs)
+        return context.get_dummy_value()
+
+    return types.none(*args), codegen
+
+
 @nb.njit(cache=True)
-def _normals(st: np.ndarray, rows: int, cols: int) -> np.ndarray:
+def _gram_factor(A: np.ndarray, out: np.ndarray) -> None:
+    """Lower triangle (diagonal included) of ``A A^T`` into ``out`` (C order).
+
+    ``A`` (``n x k``, C order) is, to Fortran, the ``k x n`` matrix ``A^T``;
+    ``dsyrk('U', 'T')`` forms the upper triangle of ``(A^T)^T A^T = A A^T`` in
+    Fortran order, which is the lower triangle in C order.
+    """
+    A = np.ascontiguousarray(A)
+    n, k = A.shape
+    ints = np.array([n, max(k, 1), n], dtype=np.int32)
+    _dsyrk(
+        np.array([85], dtype=np.uint8),  # 'U'
+        np.array([84], dtype=np.uint8),  # 'T'
+        ints[0:1],
+        np.array([k], dtype=np.int32),
+        np.ones(1),
+        A,
+        ints[1:2],
+        np.zeros(1),
+        out,
+        ints[2:3],
+    )
+
+
+@nb.njit(cache=True)
+def _normals(st: np.ndarray, rows: int, cols: int, scale: float = 1.0) -> np.ndarray:
     out = np.empty(rows * cols)
-    _nb_normals(st, out)
+    _nb_scaled_normals(st, out, scale)
     return out.reshape((rows, cols))
 
 
-@nb.njit(cache=True)
-def _activate(code: int, Z: np.ndarray, A: np.ndarray, S: np.ndarray) -> None:
-    """``A = sigma(Z)``, ``S = sigma'(Z)`` for activation ``ACTIVATION_NAMES[code]``."""
+# Branch-free exp and tanh (fdlibm e_exp.c; Cephes tanh.c, < 3 ulp), written
+# so that the activation loops vectorize: libm's scalar exp/tanh would not.
+_INV_LN2 = 1.44269504088896338700e00
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_P1 = 1.66666666666666019037e-01
+_P2 = -2.77777777770155933842e-03
+_P3 = 6.61375632143793436117e-05
+_P4 = -1.65339022054652515390e-06
+_P5 = 4.13813679705723846039e-08
+_TP0 = -9.64399179425052238628e-01
+_TP1 = -9.92877231001918586564e01
+_TP2 = -1.61468768441708447952e03
+_TQ0 = 1.12811678491632931402e02
+_TQ1 = 2.23548839060100448583e03
+_TQ2 = 4.84406305325125486048e03
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _exp(x: float) -> float:
+    """``exp(x)``: inf above ~709.8, 0 below ~-745, NaN for NaN (fdlibm)."""
+    x = 800.0 if x > 800.0 else x  # exp overflows / underflows long before
+    x = -800.0 if x < -800.0 else x
+    kf = np.floor(x * _INV_LN2 + 0.5)
+    kf = 0.0 if kf != kf else kf  # NaN: any k will do, the result is NaN
+    hi = x - kf * _LN2_HI  # exact: _LN2_HI has 32 significant bits
+    lo = kf * _LN2_LO
+    r = hi - lo
+    t = r * r
+    c = r - t * (_P1 + t * (_P2 + t * (_P3 + t * (_P4 + t * _P5))))
+    y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
+    k = np.int64(kf)
+    k1 = k >> 1  # 2^k as 2^k1 * 2^k2, both normal numbers, so that the
+    k2 = k - k1  # product overflows to inf or underflows gradually
+    s1 = _bits_f64(np.uint64(k1 + 1023) << np.uint64(52))
+    s2 = _bits_f64(np.uint64(k2 + 1023) << np.uint64(52))
+    return (y * s1) * s2
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _tanh(x: float) -> float:
+    """``tanh(x)`` (Cephes: rational approximation below 0.625, exp above)."""
+    t = -x if x < 0.0 else x
+    z = x * x
+    p = (_TP0 * z + _TP1) * z + _TP2
+    q = ((z + _TQ0) * z + _TQ1) * z + _TQ2
+    small = x + x * z * (p / q)
+    tc = 22.0 if t > 22.0 else t  # tanh(22) = 1 in float64
+    large = 1.0 - 2.0 / (_exp(2.0 * tc) + 1.0)
+    large = -large if x < 0.0 else large
+    return large if t >= 0.625 else small
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _activate(code: int, Z: np.ndarray, S: np.ndarray) -> None:
+    """``Z <- sigma(Z)`` in place and ``S = sigma'(Z)``, ``sigma`` named by ``code``."""
     z = Z.ravel()
-    a = A.ravel()
     s = S.ravel()
-    for k in range(z.size):
-        x = z[k]
-        if code == 0:  # relu; derivative 0 at 0, as torch
-            a[k] = x if x > 0.0 else 0.0
+    if code == 0:  # relu; derivative 0 at 0, as torch
+        for k in range(z.size):
+            x = z[k]
+            z[k] = x if x > 0.0 else 0.0
             s[k] = 1.0 if x > 0.0 else 0.0
-        elif code == 1:  # tanh
-            t = np.tanh(x)
-            a[k] = t
+    elif code == 1:  # tanh
+        for k in range(z.size):
+            t = _tanh(z[k])
+            z[k] = t
             s[k] = 1.0 - t * t
-        elif code == 2:  # sigmoid
-            e = 1.0 / (1.0 + np.exp(-x))
-            a[k] = e
+    elif code == 2:  # sigmoid
+        for k in range(z.size):
+            e = 1.0 / (1.0 + _exp(-z[k]))
+            z[k] = e
             s[k] = e * (1.0 - e)
-        else:  # identity
-            a[k] = x
+    else:  # identity
+        for k in range(z.size):
             s[k] = 1.0
 
 
@@ -156,7 +284,7 @@ def _draw_weights(st, ints, floats):
         rows = width if p < depth else 1
         if kind == 0:  # gaussian, Strategy 4.1
             std = np.sqrt(1.0 / d) if p == 0 else np.sqrt(1.0 / (floats[1] * fan_in))
-            Ws.append(_normals(st, rows, fan_in) * std)
+            Ws.append(_normals(st, rows, fan_in, std))
         elif kind == 1:  # orthogonal
             Ws.append(_haar(st, rows, fan_in))
         else:  # small (and the centre of ball)
@@ -182,33 +310,138 @@ def _draw_weights(st, ints, floats):
     return Ws
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _gram(Ws, X, y, ints, floats) -> np.ndarray:
     act, loss, out_act = ints[4], ints[5], ints[6]
     gamma = floats[4]
     L = len(Ws)
+    n = X.shape[0]
+    # Every intermediate lives in one block: freed, it stays with the allocator,
+    # whereas many MB-sized arrays are handed back to the OS on free and
+    # page-faulted in again on every call (about 10% of a large Gram).
+    widths = 0
+    widest = 1
+    for W in Ws:
+        widths += W.shape[0]
+        widest = max(widest, W.shape[0])
+    ws = np.empty(2 * n * widths + 2 * n * widest + 2 * n * n)
+    off = 0
     As = [X]
     Ss = []
     for p in range(L):
-        Z = As[p] @ Ws[p].T
-        A = np.empty_like(Z)
-        S = np.empty_like(Z)
-        _activate(act if (p < L - 1 or out_act == 1) else 3, Z, A, S)
+        size = n * Ws[p].shape[0]
+        A = ws[off : off + size].reshape((n, Ws[p].shape[0]))
+        S = ws[off + size : off + 2 * size].reshape((n, Ws[p].shape[0]))
+        off += 2 * size
+        np.dot(As[p], Ws[p].T, A)  # Z_p, activated in place
+        _activate(act if (p < L - 1 or out_act == 1) else 3, A, S)
         As.append(A)
         Ss.append(S)
+    slabs = (off, off + n * widest)  # D_p and D_{p-1}, alternately
+    DD = ws[off + 2 * n * widest : off + 2 * n * widest + n * n].reshape((n, n))
+    AA = ws[off + 2 * n * widest + n * n : off + 2 * n * widest + 2 * n * n].reshape(
+        (n, n)
+    )
     g = gamma * As[L][:, 0]
     if loss == 0:
-        dl = g - y
+        dl = (g - y) * gamma
     else:
-        dl = -y / (1.0 + np.exp(y * g))
-    D = (dl * gamma).reshape((-1, 1)) * Ss[L - 1]
-    n = X.shape[0]
+        dl = -y / (1.0 + np.exp(y * g)) * gamma
+    D = ws[slabs[0] : slabs[0] + n].reshape((n, 1))
+    for i in range(n):
+        D[i, 0] = dl[i] * Ss[L - 1][i, 0]
     G = np.zeros((n, n))
     for p in range(L - 1, -1, -1):
-        G += (D @ D.T) * (As[p] @ As[p].T)
+        _gram_factor(D, DD)
+        _gram_factor(As[p], AA)
+        for i in range(n):  # lower triangle
+            for j in range(i + 1):
+                G[i, j] += DD[i, j] * AA[i, j]
         if p > 0:
-            D = (D @ Ws[p]) * Ss[p - 1]
+            start = slabs[(L - p) % 2]
+            l_prev = Ws[p].shape[1]
+            D_prev = ws[start : start + n * l_prev].reshape((n, l_prev))
+            np.dot(D, Ws[p], D_prev)
+            d_ = D_prev.ravel()
+            s_ = Ss[p - 1].ravel()
+            for k in range(d_.size):
+                d_[k] *= s_[k]
+            D = D_prev
+    for i in range(n):
+        for j in range(i):
+            G[j, i] = G[i, j]
     return G
+
+
+def gram(
+    weights: Sequence[np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    activation: str = "tanh",
+    loss: str = "square",
+    output_activation: bool = True,
+    gamma: float = 1.0,
+) -> np.ndarray:
+    """The Gram matrix ``G_ij = <grad f_i, grad f_j>`` by the numba backend's kernel.
+
+    The compiled twin of :func:`theory.gram` (same formula, THEORY.md section
+    2: ``G = sum_p (D_p D_p^T) o (A_{p-1} A_{p-1}^T)``), exposed to benchmark
+    and check the kernel on given weights. It runs on the calling thread
+    (BLAS threads as configured). Unlike :func:`theory.gram` it does not check
+    finiteness or the label bound.
+
+    Args:
+        weights: ``[W_0, ..., W_beta]`` (``W_0`` of shape ``(l_0, d)``, the
+            last of shape ``(1, l_{beta-1})``), or a ``numba.typed.List`` of
+            C-contiguous float64 arrays (used as is, no copy).
+        X: Inputs, shape ``(n, d)``.
+        y: Labels, shape ``(n,)``.
+        activation: One of ``ACTIVATION_NAMES``. Defaults to ``"tanh"``.
+        loss: One of ``LOSS_NAMES``. Defaults to ``"square"``.
+        output_activation: Apply ``sigma`` at the output. Defaults to True.
+        gamma: Output scale, > 0. Defaults to 1.0.
+
+    Returns:
+        ``G``, float64 array of shape ``(n, n)``.
+
+    Raises:
+        ValueError: If ``activation`` or ``loss`` is unknown, ``gamma`` is not
+            > 0, or the shapes of ``weights``, ``X`` and ``y`` do not chain.
+    """
+    if activation not in ACTIVATION_NAMES:
+        raise ValueError(
+            f"activation must be one of {list(ACTIVATION_NAMES)}, got {activation!r}"
+        )
+    if loss not in LOSS_NAMES:
+        raise ValueError(f"loss must be one of {list(LOSS_NAMES)}, got {loss!r}")
+    if not gamma > 0:
+        raise ValueError(f"gamma must be a number > 0, got {gamma!r}")
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if X.ndim != 2 or y.shape != (X.shape[0],):
+        raise ValueError(
+            f"X must have shape (n, d) and y shape (n,), got {X.shape} and {y.shape}"
+        )
+    Ws = weights
+    if not isinstance(weights, List):
+        Ws = List([np.ascontiguousarray(W, dtype=np.float64) for W in weights])
+    fan_in = X.shape[1]
+    for p, W in enumerate(Ws):
+        if W.ndim != 2 or W.shape[1] != fan_in:
+            raise ValueError(
+                f"weights[{p}] must have shape (l_{p}, {fan_in}), got {W.shape}"
+            )
+        fan_in = W.shape[0]
+    if fan_in != 1:
+        raise ValueError(f"weights[-1] must have 1 row (scalar output), got {fan_in}")
+    ints = np.zeros(12, dtype=np.int64)
+    ints[4] = ACTIVATION_NAMES.index(activation)
+    ints[5] = LOSS_NAMES.index(loss)
+    ints[6] = int(bool(output_activation))
+    floats = np.zeros(5)
+    floats[4] = gamma
+    return _gram(Ws, X, y, ints, floats)
 
 
 @nb.njit(cache=True)
@@ -313,6 +546,14 @@ def run_chunk(
     else:
         X_fixed, y_fixed = (np.ascontiguousarray(a, dtype=np.float64) for a in fixed)
     _run_chunk(
-        np.array(key, dtype=np.uint64), trials, ints, floats, bs, X_fixed, y_fixed, base, mb
+        np.array(key, dtype=np.uint64),
+        trials,
+        ints,
+        floats,
+        bs,
+        X_fixed,
+        y_fixed,
+        base,
+        mb,
     )
     return base, mb

@@ -11,6 +11,7 @@ stored results. ``python -m montecarlo.run --list`` shows the bundled specs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -36,45 +37,80 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument(
-        "--spec", default="quick",
+        "--spec",
+        default="quick",
         help="bundled spec name (see --list) or path to a TOML spec (default: quick)",
     )
     p.add_argument(
-        "--out", type=Path, default=None,
+        "--out",
+        type=Path,
+        default=None,
         help="results directory (default: results/<spec name>); a run of the same "
         "spec there is resumed",
     )
     p.add_argument(
-        "--trials", type=int, default=None,
+        "--trials",
+        type=int,
+        default=None,
         help="override the number of trials of every configuration",
     )
     p.add_argument(
-        "--backend", choices=sorted(BACKENDS), default=DEFAULT_BACKEND,
+        "--backend",
+        choices=sorted(BACKENDS),
+        default=DEFAULT_BACKEND,
         help=f"how trials are computed (default: {DEFAULT_BACKEND}); numpy is the "
-        "slow readable reference, numba the fused parallel one",
+        "slow readable reference, numba the fused parallel one, cuda the GPU one "
+        "(NUMBA_ENABLE_CUDASIM=1 runs it in numba's simulator)",
     )
-    p.add_argument("--seed", type=int, default=None, help="run seed (default: the spec's)")
     p.add_argument(
-        "--fresh", action="store_true",
+        "--seed", type=int, default=None, help="run seed (default: the spec's)"
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
         help="discard stored results in --out and start over (default: resume)",
     )
     p.add_argument(
-        "--threads", type=int, default=None,
+        "--threads",
+        type=int,
+        default=None,
         help="numba threads for the trials (default: all cores)",
     )
     p.add_argument(
-        "--chunk-size", type=int, default=64,
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run the chunks on a new local Dask cluster of N single-threaded "
+        "worker processes (default: in this process)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the chunks on the running Dask cluster whose scheduler is at "
+        "ADDRESS, e.g. tcp://10.0.0.5:8786 (from `dask scheduler` or "
+        "dask-jobqueue); results are written here, by this process",
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        default=64,
         help="trials per chunk, the unit written atomically (default: 64)",
     )
     p.add_argument(
-        "--confidence", type=float, default=0.95,
+        "--confidence",
+        type=float,
+        default=0.95,
         help="confidence level of intervals and of c* (default: 0.95)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
         "--no-report", action="store_true", help="skip figures and report.md/html"
     )
-    p.add_argument("--list", action="store_true", help="list the bundled specs and exit")
+    p.add_argument(
+        "--list", action="store_true", help="list the bundled specs and exit"
+    )
     return p
 
 
@@ -84,7 +120,20 @@ def _check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     if a.seed is not None and a.seed < 0:
         p.error(f"--seed must be an integer >= 0, got {a.seed}")
     if a.threads is not None and not 1 <= a.threads <= (os.cpu_count() or 1):
-        p.error(f"--threads must be an integer in [1, {os.cpu_count()}], got {a.threads}")
+        p.error(
+            f"--threads must be an integer in [1, {os.cpu_count()}], got {a.threads}"
+        )
+    if a.workers is not None and a.workers < 1:
+        p.error(f"--workers must be an integer >= 1, got {a.workers}")
+    if a.workers is not None and a.scheduler is not None:
+        p.error("--workers and --scheduler are exclusive: give one of them")
+    if a.scheduler is not None and not a.scheduler.strip():
+        p.error("--scheduler must be a non-empty address, got ''")
+    if a.threads is not None and (a.workers is not None or a.scheduler is not None):
+        p.error(
+            "--threads applies to in-process runs; Dask workers run numba on "
+            "one thread each (use more workers instead)"
+        )
     if a.chunk_size < 1:
         p.error(f"--chunk-size must be an integer >= 1, got {a.chunk_size}")
     if not 0 < a.confidence < 1:
@@ -92,7 +141,11 @@ def _check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
 
 
 def _fmt(x: float, spec: str = ".3g") -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+    return (
+        "-"
+        if x is None or (isinstance(x, float) and math.isnan(x))
+        else format(x, spec)
+    )
 
 
 def format_tables(summaries, confidence: float) -> str:
@@ -100,7 +153,9 @@ def format_tables(summaries, confidence: float) -> str:
     names = {
         "4.1": "Theorem 4.1 (Gaussian init, Strategy 4.1)",
         "5.1": "Theorem 5.1 (small weights, Assumption 1)",
-        "corollary_5.1": "Corollary 5.1 (uniform point of the ball B_r around small weights)",
+        "corollary_5.1": (
+            "Corollary 5.1 (uniform point of the ball B_r around small weights)"
+        ),
         "6.1": "Theorem 6.1 (orthogonal linear network)",
         "none": "Contrasts (no bound)",
     }
@@ -123,7 +178,8 @@ def format_tables(summaries, confidence: float) -> str:
         lines.append(head)
         lines.append("  " + "-" * (len(head) - 2))
         for s in rows:
-            ci = f"{_fmt(s.p_ref, '.3f')} [{_fmt(s.ci_ref[0], '.3f')}, {_fmt(s.ci_ref[1], '.3f')}]"
+            lo, hi = (_fmt(x, ".3f") for x in s.ci_ref)
+            ci = f"{_fmt(s.p_ref, '.3f')} [{lo}, {hi}]"
             lines.append(
                 f"  {s.group:<14.14} {s.label:<22.22} {s.trials:>5} {s.nonfinite:>6} "
                 f"{_fmt(s.median_eta):>9} {_fmt(s.eta_ref):>9} {ci:>26} "
@@ -198,18 +254,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         numba.set_num_threads(a.threads)
     out = a.out if a.out is not None else Path("results") / spec.name
     seed = spec.seed if a.seed is None else a.seed
-    print(f"spec {spec.name!r}: {spec.title}; results in {out}; seed {seed}; "
-          f"backend {a.backend}")
+    print(
+        f"spec {spec.name!r}: {spec.title}; results in {out}; seed {seed}; "
+        f"backend {a.backend}"
+    )
     t0 = time.perf_counter()
     if spec.groups:
-        try:
-            run_sweep(
-                spec, out, seed=seed, backend=a.backend, chunk_size=a.chunk_size,
-                fresh=a.fresh, progress=not a.no_progress,
-            )
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        with contextlib.ExitStack() as stack:
+            executor = None
+            if a.workers is not None or a.scheduler is not None:
+                from montecarlo._dask import DaskExecutor, dask_client
+
+                try:
+                    client = stack.enter_context(
+                        dask_client(workers=a.workers, scheduler=a.scheduler)
+                    )
+                except OSError as exc:
+                    print(
+                        f"error: cannot reach the Dask scheduler: {exc}",
+                        file=sys.stderr,
+                    )
+                    return 2
+                print(
+                    f"Dask: {len(client.nthreads())} workers connected; "
+                    f"dashboard {client.dashboard_link}"
+                )
+                executor = DaskExecutor(client)
+            try:
+                run_sweep(
+                    spec,
+                    out,
+                    seed=seed,
+                    backend=a.backend,
+                    chunk_size=a.chunk_size,
+                    fresh=a.fresh,
+                    progress=not a.no_progress,
+                    executor=executor,
+                )
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
         print(f"Monte Carlo done in {time.perf_counter() - t0:.1f} s")
     else:
         out.mkdir(parents=True, exist_ok=True)
@@ -220,7 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_tables(summaries, a.confidence))
     for name, res in experiments.items():
         for row in res.get("claims", []):
-            print(f"[{name}] {row['claim']}: {row['verdict']} ({row['statistic']}; {row['ci_or_p']})")
+            print(
+                f"[{name}] {row['claim']}: {row['verdict']} "
+                f"({row['statistic']}; {row['ci_or_p']})"
+            )
     if not a.no_report:
         try:
             from figures import write_report
