@@ -36,7 +36,7 @@ from scipy import stats
 import bounds
 from figures._run import GroupTrials, StoredRun
 from figures._style import STATEMENT_TITLES, fmt_num, statement_of
-from montecarlo import Config, estimates
+from montecarlo import BOUND_FUNCTIONS, Config, bound_params, estimates
 
 __all__ = [
     "Claim",
@@ -272,28 +272,13 @@ def bound_for(config: Config, eta: np.ndarray, c: float) -> bounds.ProbabilityBo
     Raises:
         ValueError: If the configuration has no bound (``theorem = "none"``).
     """
-    st = statement_of(config)
-    if st in ("4.1 part 1", "4.1 part 2"):
-        return bounds.theorem_4_1(
-            eta,
-            n=config.n,
-            d=config.d,
-            width=config.max_width,
-            depth=config.depth,
-            kappa=config.kappa,
-            c=c,
-            c1=None,
-            part=1 if config.fixed_data else 2,
+    spec = bound_params(config)
+    if spec is None:
+        raise ValueError(
+            f"config must test a theorem, got theorem = {config.theorem!r}"
         )
-    if st == "5.1":
-        return bounds.theorem_5_1(eta, n=config.n, d=config.d, depth=config.depth, c=c)
-    if st == "corollary_5.1":
-        return bounds.corollary_5_1(
-            eta, n=config.n, d=config.d, depth=config.depth, r=config.r, c=c
-        )
-    if st == "6.1":
-        return bounds.theorem_6_1(eta, n=config.n, d=config.d, c=c)
-    raise ValueError(f"config must test a theorem, got theorem = {config.theorem!r}")
+    key, params = spec
+    return BOUND_FUNCTIONS[key](eta, c=c, **params)
 
 
 def in_domain(config: Config, eta: np.ndarray) -> np.ndarray:

@@ -16,7 +16,8 @@ Public API:
   ``DaskExecutor`` and ``dask_client`` to run chunks on a Dask cluster;
 - results: ``load_results`` (per-trial DataFrame), ``TRIAL_COLUMNS``,
   ``MINIBATCH_COLUMNS``, ``estimates`` (P(eta) with Clopper-Pearson
-  intervals), ``theorem_summary`` (c* and the bound at c* per configuration);
+  intervals), ``theorem_summary`` (c* and the bound at c* per configuration),
+  ``bound_params`` / ``BOUND_FUNCTIONS`` (the bound a configuration tests);
 - SGD under confusion (Theorems 3.1, 3.2, Figure 1): ``check_theorems``,
   ``scan_printed_theorem_3_2``, ``figure1_experiment``, ``run_sgd_check``,
   ``run_figure1``, ``bound_verdict``, ``mean_ci`` and their result types;
@@ -64,7 +65,13 @@ from montecarlo._config import (
 )
 from montecarlo._dask import DaskExecutor, dask_client
 from montecarlo._engine import Progress, iter_run, run_sweep
-from montecarlo._estimates import ConfigSummary, estimates, theorem_summary
+from montecarlo._estimates import (
+    BOUND_FUNCTIONS,
+    ConfigSummary,
+    bound_params,
+    estimates,
+    theorem_summary,
+)
 from montecarlo._rng import PhiloxStream, stream_key
 from montecarlo._stats import MINIBATCH_COLUMNS, TRIAL_COLUMNS
 from montecarlo._store import load_results
@@ -84,7 +91,9 @@ __all__ += [
     "Progress",
     "iter_run",
     "run_sweep",
+    "BOUND_FUNCTIONS",
     "ConfigSummary",
+    "bound_params",
     "estimates",
     "theorem_summary",
     "PhiloxStream",

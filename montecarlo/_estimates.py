@@ -24,7 +24,14 @@ import pandas as pd
 import bounds
 from montecarlo._config import Config, Spec
 
-__all__ = ["STATISTICS", "estimates", "theorem_summary", "ConfigSummary"]
+__all__ = [
+    "STATISTICS",
+    "BOUND_FUNCTIONS",
+    "bound_params",
+    "estimates",
+    "theorem_summary",
+    "ConfigSummary",
+]
 
 STATISTICS = ("min_inner", "min_cos", "offdiag_mean")
 
@@ -163,8 +170,25 @@ class ConfigSummary:
     note: str
 
 
-def _theorem_params(config: Config) -> tuple[str, dict, np.ndarray | None] | None:
-    """``(theorem key, params, eta mask rule)`` for :func:`bounds.implied_constant`."""
+BOUND_FUNCTIONS = {
+    "4.1": bounds.theorem_4_1,
+    "5.1": bounds.theorem_5_1,
+    "corollary_5.1": bounds.corollary_5_1,
+    "6.1": bounds.theorem_6_1,
+}
+
+
+def bound_params(config: Config) -> tuple[str, dict] | None:
+    """The statement a configuration tests and its bound's keyword arguments.
+
+    Theorem 4.1 is part 1 for ``fixed_data`` configurations, else part 2, with
+    ``c1=None`` (its ``beta exp(-c1 kappa^2 l^2)`` term dropped, the smallest
+    ``c*`` over all ``c1``).
+
+    Returns:
+        ``(key, params)`` with ``key`` in :data:`BOUND_FUNCTIONS` and ``params``
+        everything but ``eta`` and ``c``, or None for ``theorem = "none"``.
+    """
     c = config
     if c.theorem == "4.1":
         part = 1 if c.fixed_data else 2
@@ -177,13 +201,13 @@ def _theorem_params(config: Config) -> tuple[str, dict, np.ndarray | None] | Non
             c1=None,
             part=part,
         )
-        return "4.1", params, None
+        return "4.1", params
     if c.theorem == "5.1":
-        return "5.1", dict(n=c.n, d=c.d, depth=c.depth), None
+        return "5.1", dict(n=c.n, d=c.d, depth=c.depth)
     if c.theorem == "corollary_5.1":
-        return "corollary_5.1", dict(n=c.n, d=c.d, depth=c.depth, r=c.r), None
+        return "corollary_5.1", dict(n=c.n, d=c.d, depth=c.depth, r=c.r)
     if c.theorem == "6.1":
-        return "6.1", dict(n=c.n, d=c.d), None
+        return "6.1", dict(n=c.n, d=c.d)
     return None
 
 
@@ -226,13 +250,13 @@ def theorem_summary(
                 p_ref, ci_ref = math.nan, (math.nan, math.nan)
             c_star = b_eta = p_bind = bound = math.nan
             note = ""
-            tp = _theorem_params(config)
+            tp = bound_params(config)
             if tp is None:
                 note = "no probability bound for this configuration"
             elif t == 0:
                 note = "no finite trials"
             else:
-                key, params, _ = tp
+                key, params = tp
                 g = grid[grid > 4] if params.get("part") == 1 else grid
                 g = _informative(g, vals)
                 if g.size == 0:
