@@ -257,6 +257,8 @@ def test_estimates_match_brute_force_and_scipy():
     rng = np.random.default_rng(3)
     vals = rng.normal(-0.2, 0.3, size=57)
     vals[[4, 9]] = np.nan  # non-finite trials
+    # exact ties: G_ij = 0 (dead ReLU units) holds at eta = 0; -0.1 holds at eta = 0.1
+    vals[[0, 1, 2]] = [0.0, -0.0, -0.1]
     df = pd.DataFrame(
         {
             "config_hash": "h",
