@@ -68,7 +68,13 @@ class NumpyBackend:
 
     name = "numpy"
 
-    def run(self, config, key, trials, fixed):
+    def run(
+        self,
+        config: Config,
+        key: tuple[int, int],
+        trials: np.ndarray,
+        fixed: tuple[np.ndarray, np.ndarray] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         from montecarlo._trial import run_trial
 
         recs = [run_trial(config, key, int(t), fixed) for t in trials]
@@ -87,7 +93,13 @@ class NumbaBackend:
 
     name = "numba"
 
-    def run(self, config, key, trials, fixed):
+    def run(
+        self,
+        config: Config,
+        key: tuple[int, int],
+        trials: np.ndarray,
+        fixed: tuple[np.ndarray, np.ndarray] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         from threadpoolctl import threadpool_limits
 
         from montecarlo._numba_trial import run_chunk
@@ -120,7 +132,13 @@ class CudaBackend:
         self.rng = check_rng(rng)
         self.device = str(resolve_device(device))
 
-    def run(self, config, key, trials, fixed):
+    def run(
+        self,
+        config: Config,
+        key: tuple[int, int],
+        trials: np.ndarray,
+        fixed: tuple[np.ndarray, np.ndarray] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Records ``(base, minibatch)`` of ``trials`` (the Backend protocol)."""
         from montecarlo._cuda import run_chunk
 

@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 
 import numba
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, LocalCluster, Worker, as_completed
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from montecarlo._engine import Chunk, run_chunk
@@ -84,7 +84,7 @@ class PinThreads(WorkerPlugin):
     name = "montecarlo-pin-threads"
     idempotent = True
 
-    def setup(self, worker) -> None:
+    def setup(self, worker: Worker) -> None:
         """Limit BLAS to one thread and tune malloc in this worker process."""
         _pin_numba_and_blas()
         _keep_freed_memory()

@@ -19,6 +19,11 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from montecarlo._config import Spec
+    from montecarlo._estimates import ConfigSummary
 
 __all__ = ["main", "build_parser"]
 
@@ -148,7 +153,7 @@ def _fmt(x: float, spec: str = ".3g") -> str:
     )
 
 
-def format_tables(summaries, confidence: float) -> str:
+def format_tables(summaries: Sequence[ConfigSummary], confidence: float) -> str:
     """The per-theorem tables printed at the end of a run."""
     names = {
         "4.1": "Theorem 4.1 (Gaussian init, Strategy 4.1)",
@@ -200,7 +205,9 @@ def format_tables(summaries, confidence: float) -> str:
     return "\n".join(lines)
 
 
-def run_experiments(spec, out_dir: Path, seed: int, fresh: bool) -> dict[str, dict]:
+def run_experiments(
+    spec: Spec, out_dir: Path, seed: int, fresh: bool
+) -> dict[str, dict]:
     """Run the spec's named experiments, reusing stored JSON unless ``fresh``."""
     results: dict[str, dict] = {}
     for name in spec.experiments:
