@@ -471,7 +471,8 @@ def _gram(config: Config, Ws: list[torch.Tensor], X: torch.Tensor, y: torch.Tens
         G = G + (D @ D.transpose(1, 2)) * (inputs[p] @ inputs[p].transpose(1, 2))
         if p > 0:
             D = (D @ Ws[p]) * derivs[p - 1]
-    return G
+    # symmetric by construction (batched GEMM sums the triangles differently)
+    return torch.triu(G) + torch.triu(G, 1).mT
 
 
 def _four(G: torch.Tensor) -> torch.Tensor:

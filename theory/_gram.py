@@ -131,4 +131,6 @@ def gram(
             G += (delta @ delta.T) * (inputs[p] @ inputs[p].T)
             if p > 0:
                 delta = (delta @ Ws[p]) * act.d1(zs[p - 1])
-    return G
+    # Symmetric by construction: BLAS may round the two triangles of a product
+    # differently (summation order varies by CPU), so mirror the upper one.
+    return np.triu(G) + np.triu(G, 1).T

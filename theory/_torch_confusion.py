@@ -649,6 +649,16 @@ def _factored_gram(
 # ---------------------------------------------------------------------------
 
 
+def _mirror_upper(G: torch.Tensor) -> torch.Tensor:
+    """``G`` with its strict lower triangle replaced by the mirrored upper one.
+
+    ``J J^T`` from BLAS is symmetric only up to rounding (the two triangles may
+    be summed in different orders, differently on different CPUs); mirroring
+    makes the returned Gram matrix symmetric bit for bit, by construction.
+    """
+    return torch.triu(G) + torch.triu(G, 1).mT
+
+
 def per_sample_gram(
     model: nn.Module,
     loss_fn: LossFn,
@@ -739,7 +749,7 @@ def per_sample_gram(
         )
     if method in ("factored", "auto") and factored:
         assert layers is not None
-        return _factored_gram(layers, loss_fn, X, y)
+        return _mirror_upper(_factored_gram(layers, loss_fn, X, y))
 
     if chunk_size is None:
         P = sum(p.numel() for _, p in named)
@@ -750,7 +760,7 @@ def per_sample_gram(
             rows = _batch_coupled_rows(model, loss_fn, named, X, y)
         else:
             rows = _vmap_rows(model, loss_fn, named, X, y)
-        return _blockwise_gram(rows, n, chunk_size, first).detach()
+        return _mirror_upper(_blockwise_gram(rows, n, chunk_size, first).detach())
 
 
 # ---------------------------------------------------------------------------
