@@ -37,9 +37,10 @@ class ProbabilityBound:
     """A lower bound ``1 - P_fail`` on the probability that the confusion bound holds.
 
     ``P_fail`` is held as its logarithm, which is finite over the whole
-    parameter range (``exp`` of it may not be: ``failure`` overflows to
-    ``inf`` and ``probability`` to ``-inf`` once ``log_failure > 709``, a
-    bound that is vacuous by an astronomical margin).
+    parameter range, or ``+-inf`` where the exact value is beyond the float
+    range (``exp`` of it may not be finite: ``failure`` is ``inf`` and
+    ``probability`` ``-inf`` once ``log_failure > 709``, a bound that is
+    vacuous by an astronomical margin; no overflow warning is issued).
 
     Attributes:
         theorem: Which statement this is, e.g. ``"Theorem 4.1 part 2"``.
@@ -55,12 +56,14 @@ class ProbabilityBound:
     @property
     def failure(self) -> np.ndarray:
         """``P_fail = exp(log_failure)``, the failure-probability bound (may be > 1)."""
-        return np.exp(self.log_failure)
+        with np.errstate(over="ignore"):
+            return np.exp(self.log_failure)
 
     @property
     def probability(self) -> np.ndarray:
         """``1 - P_fail = -expm1(log_failure)``, the lower bound itself (may be < 0)."""
-        return -np.expm1(self.log_failure)
+        with np.errstate(over="ignore"):
+            return -np.expm1(self.log_failure)
 
     @property
     def log_probability(self) -> np.ndarray:
@@ -90,7 +93,9 @@ class _Terms(NamedTuple):
     """``P_fail(eta; c) = exp(log_floor) + exp(log_prefactor - c exp(log_rate))``.
 
     ``log_floor = log A`` (``-inf`` when absent), ``log_prefactor =
-    2 log n + B(eta)``, ``log_rate = log K(eta)``.
+    2 log n + B(eta)`` (``inf`` where ``B`` exceeds the float range),
+    ``log_rate = log K(eta)``, ``log_penalty = log B(eta)`` (``-inf`` when
+    ``B = 0``), which decides ``B - c K`` where both exceed the float range.
     """
 
     theorem: str
@@ -98,11 +103,26 @@ class _Terms(NamedTuple):
     log_floor: float
     log_prefactor: np.ndarray
     log_rate: np.ndarray
+    log_penalty: np.ndarray | float = -math.inf
 
 
 def _log_failure(terms: _Terms, c: float) -> np.ndarray:
-    """``log(A + n^2 exp(-c K + B))`` by ``logaddexp``, ``c K = exp(log c + log K)``."""
-    exponent = terms.log_prefactor - np.exp(math.log(c) + terms.log_rate)
+    """``log(A + n^2 exp(-c K + B))`` by ``logaddexp``, ``c K = exp(log c + log K)``.
+
+    ``c K`` beyond the float range is ``inf`` (then ``exp(-c K)`` is 0 to
+    far below float precision); where ``B`` is too, the larger logarithm
+    decides the sign of the exponent (a tie counts as the vacuous side).
+    """
+    log_ck = math.log(c) + terms.log_rate
+    with np.errstate(over="ignore"):
+        ck = np.exp(log_ck)
+    both = np.isposinf(terms.log_prefactor) & np.isposinf(ck)
+    with np.errstate(invalid="ignore"):
+        exponent = np.where(
+            both,
+            np.where(terms.log_penalty >= log_ck, np.inf, -np.inf),
+            terms.log_prefactor - ck,
+        )
     return np.logaddexp(terms.log_floor, exponent)
 
 
@@ -113,8 +133,23 @@ def _bound(terms: _Terms, c: float) -> ProbabilityBound:
 
 
 def _log_depth_factor(depth: int) -> float:
-    """``log(zeta_0^4 (depth + 2)^4)`` with ``zeta_0^4 = 16 depth^2``."""
-    return math.log(16.0) + 2.0 * math.log(depth) + 4.0 * math.log(depth + 2.0)
+    """``log(zeta_0^4 (depth + 2)^4)`` with ``zeta_0^4 = 16 depth^2`` (any int size)."""
+    return math.log(16.0) + 2.0 * math.log(depth) + 4.0 * math.log(depth + 2)
+
+
+def _positive_product(*factors: float | int) -> float:
+    """The product of positive numbers (ints of any size), ``inf`` beyond floats.
+
+    Multiplied directly (as written, one rounding per product) where no
+    partial product can leave the float range, i.e. every factor is within
+    ``1e+-(300 / len(factors))``; otherwise from the sum of logarithms, so
+    that neither an ``OverflowError`` nor a spurious 0 or ``inf`` occurs.
+    """
+    bound = 10.0 ** (300 // len(factors))
+    if all(1.0 / bound <= f <= bound for f in factors):
+        return math.prod(float(f) for f in factors)
+    log = math.fsum(math.log(f) for f in factors)
+    return math.exp(log) if log < 709.78 else math.inf
 
 
 def _log(x: np.ndarray) -> np.ndarray:
@@ -160,7 +195,7 @@ def _terms_4_1(
     else:
         eta = v.real_array("eta", eta, lower=0.0, lower_open=True)
         log_rate = (
-            math.log(float(width) * d + float(width) ** 2 * depth)
+            math.log(width * d + width * width * depth)  # exact integers
             + 2.0 * _log(eta)
             - math.log(16.0)
             - _log_depth_factor(depth)
@@ -168,7 +203,7 @@ def _terms_4_1(
     if c1 is None:
         log_floor = -math.inf
     else:
-        log_floor = math.log(depth) - c1 * kappa**2 * float(width) ** 2
+        log_floor = math.log(depth) - _positive_product(c1, kappa, kappa, width, width)
     log_prefactor = np.full(eta.shape, 2.0 * math.log(n))
     return _Terms(f"Theorem 4.1 part {part}", eta, log_floor, log_prefactor, log_rate)
 
@@ -305,17 +340,24 @@ def _terms_corollary_5_1(
     depth = v.integer("depth", depth, minimum=1)
     r = v.real("r", r, lower=0.0)
     eta = v.real_array("eta", eta, lower=0.0, lower_open=True)
-    zeta0_sq = 4.0 * depth
+    log_zeta0_sq = math.log(4 * depth)
     log_rate = (
         math.log(d) + 2.0 * np.log(eta) - math.log(64.0) - _log_depth_factor(depth)
     )
-    small_ball = r <= eta / (4.0 * zeta0_sq)
-    # Beyond eta ~ 1e-290 the penalty exceeds the float range; +inf is then the
-    # honest value of log P_fail (a bound vacuous beyond any finite margin).
+    # r <= eta / (4 zeta_0^2) and the penalty 8 d zeta_0^2 r / eta, in logs (any
+    # size of d and depth); beyond the float range the penalty is inf, and
+    # _log_failure weighs its log against that of c K
+    log_r = math.log(r) if r > 0 else -math.inf
+    small_ball = r <= eta / (16.0 * v.int_as_float(depth))  # 4 zeta_0^2 = 16 depth
+    log_penalty = np.where(
+        small_ball,
+        -math.inf,
+        math.log(8.0) + math.log(d) + log_zeta0_sq + log_r - np.log(eta),
+    )
     with np.errstate(over="ignore"):
-        penalty = np.where(small_ball, 0.0, 8.0 * d * zeta0_sq * r / eta)
+        penalty = np.exp(log_penalty)
     log_prefactor = 2.0 * math.log(n) + penalty
-    return _Terms("Corollary 5.1", eta, -math.inf, log_prefactor, log_rate)
+    return _Terms("Corollary 5.1", eta, -math.inf, log_prefactor, log_rate, log_penalty)
 
 
 def corollary_5_1(

@@ -21,8 +21,11 @@ _FORMS = ("printed", "derived")
 
 
 def _check_step(alpha: object, n: int, L: float) -> float:
-    """``0 < alpha < 2/(n L)``, the step-size hypothesis of Theorems 3.1 and 3.2."""
-    limit = 2.0 / (n * L)
+    """``0 < alpha < 2/(n L)``, the step-size hypothesis of Theorems 3.1 and 3.2.
+
+    ``2/(n L)`` is 0 where ``n L`` exceeds the float range: no step qualifies.
+    """
+    limit = 2.0 / (v.int_as_float(n) * L)
     return v.real(
         "alpha",
         alpha,
@@ -61,13 +64,15 @@ def theorem_3_1(
     (A1) and (A2) together imply ``mu <= L`` (smoothness gives
     ``f_i - f_i^* >= ||grad f_i||^2 / (2L)``), which is checked; it makes
     ``0 <= rho < 1``. The bound decreases in ``T`` to the floor
-    ``alpha eta / (1 - rho)``. ``1 - rho`` and ``rho^T`` are computed as
-    ``(2 mu alpha / n)(1 - n L alpha / 2)`` and ``exp(T log1p(-(1 - rho)))``,
-    so a ``rho`` within ``1e-16`` of 1 loses no precision.
+    ``alpha eta / (1 - rho) = n eta / (2 mu (1 - n L alpha / 2))``. ``1 - rho``
+    and ``rho^T`` are computed as ``(2 mu alpha / n)(1 - n L alpha / 2)`` and
+    ``exp(T log1p(-(1 - rho)))``, so a ``rho`` within ``1e-16`` of 1 loses no
+    precision; values beyond the float range are ``inf``, silently.
 
     Args:
-        T: Number of SGD steps, an integer ``>= 0`` or an integer array
-            (``T = 0`` gives ``gap0 + alpha eta / (1 - rho)``).
+        T: Number of SGD steps, an integer ``>= 0`` of any size (Python ints
+            beyond int64 included) or an integer array (``T = 0`` gives
+            ``gap0 + alpha eta / (1 - rho)``).
         alpha: Step size, ``0 < alpha < 2/(n L)``.
         n: Number of samples ``N``, integer ``>= 1``.
         L: Smoothness constant, ``> 0``.
@@ -94,11 +99,15 @@ def theorem_3_1(
     alpha = _check_step(alpha, n, L)
     eta = v.real("eta", eta, lower=0.0)
     gap0 = v.real("gap0", gap0, lower=0.0)
-    steps = v.integer_array("T", T, minimum=0)
+    steps = v.count_array("T", T, minimum=0)
 
-    one_minus_rho = (2.0 * mu * alpha / n) * (1.0 - n * L * alpha / 2.0)
-    contraction = np.exp(xlog1py(steps.astype(np.float64), -one_minus_rho))
-    return (contraction * gap0 + alpha * eta / one_minus_rho)[()]
+    nf = v.int_as_float(n)
+    slack = 1.0 - nf * L * alpha / 2.0  # in (0, 1] up to rounding
+    one_minus_rho = (2.0 * mu * alpha / nf) * slack
+    contraction = np.exp(xlog1py(steps, -one_minus_rho))
+    with np.errstate(over="ignore", divide="ignore"):
+        floor = 0.0 if eta == 0 else np.float64(nf * eta) / (2.0 * mu * slack)
+    return (contraction * gap0 + floor)[()]
 
 
 def theorem_3_2(
@@ -132,7 +141,8 @@ def theorem_3_2(
     ``rho > 0`` finite). Both forms decrease in ``T`` to the floor ``rho eta``.
 
     Args:
-        T: Number of SGD steps, an integer ``>= 1`` or an integer array.
+        T: Number of SGD steps, an integer ``>= 1`` of any size or an integer
+            array.
         alpha: Step size, ``0 < alpha < 2/(n L)``.
         n: Number of samples ``N``, integer ``>= 1``.
         L: Smoothness constant, ``> 0``.
@@ -152,8 +162,12 @@ def theorem_3_2(
     eta = v.real("eta", eta, lower=0.0)
     gap1 = v.real("gap1", gap1, lower=0.0)
     form = v.choice("form", form, _FORMS)
-    steps = v.integer_array("T", T, minimum=1).astype(np.float64)
+    steps = v.count_array("T", T, minimum=1)
 
-    rho = 2.0 * n / (2.0 - n * L * alpha)
-    first = rho * gap1 / steps if form == "printed" else rho * gap1 / (alpha * steps)
-    return (first + rho * eta)[()]
+    nf = v.int_as_float(n)
+    with np.errstate(over="ignore", divide="ignore"):
+        rho = np.float64(2.0 * nf) / (2.0 - nf * L * alpha)  # inf beyond floats
+        scale = steps if form == "printed" else alpha * steps
+        # a zero gap or eta contributes 0 even where rho is inf (no 0 * inf)
+        first = rho * gap1 / scale if gap1 else np.zeros_like(steps)
+        return (first + (rho * eta if eta else 0.0))[()]

@@ -4,6 +4,7 @@ Every check runs before any arithmetic and raises ``ValueError`` whose message
 names the argument, the allowed range and the value received.
 """
 
+import math
 import numbers
 from collections.abc import Sequence
 
@@ -146,6 +147,69 @@ def integer_array(name: str, value: object, *, minimum: int) -> np.ndarray:
         raise ValueError(f"{name} must contain integers >= {minimum}, got {first}")
     arr.setflags(write=False)
     return arr
+
+
+def count_array(name: str, value: object, *, minimum: int) -> np.ndarray:
+    """Integers ``>= minimum`` of any size (Python ints beyond int64 too), as float64.
+
+    For counts that only enter the arithmetic as floats (the number of SGD
+    steps ``T``): ``10**30`` is accepted and becomes ``1e30``; beyond the
+    float range, ``inf``.
+
+    Args:
+        name: Argument name used in the error message.
+        value: An integer, an integer array, or a (nested) list of integers.
+        minimum: Smallest allowed value.
+
+    Returns:
+        A new read-only float64 array of the shape of ``value``.
+
+    Raises:
+        ValueError: If the input is empty, holds a non-integer (floats and
+            ``bool`` included) or a value below ``minimum``.
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind == "O":  # Python ints beyond the int64 range
+        items = list(arr.flat)
+        if items and all(
+            isinstance(x, numbers.Integral) and not isinstance(x, bool | np.bool_)
+            for x in items
+        ):
+            low = min(items)
+            if low < minimum:
+                raise ValueError(
+                    f"{name} must contain integers >= {minimum}, got {low}"
+                )
+            out = np.array([int_as_float(int(x)) for x in items]).reshape(arr.shape)
+            out.setflags(write=False)
+            return out
+    elif arr.dtype.kind in "iu" and arr.size:
+        if (arr < minimum).any():
+            first = arr[arr < minimum].flat[0]
+            raise ValueError(f"{name} must contain integers >= {minimum}, got {first}")
+        out = arr.astype(np.float64)
+        out.setflags(write=False)
+        return out
+    raise ValueError(
+        f"{name} must be a non-empty array of integers >= {minimum} (any size), "
+        f"got {_show(value)}"
+    )
+
+
+def int_as_float(x: int) -> float:
+    """A validated integer as a float: ``inf`` beyond the float range.
+
+    Args:
+        x: An integer of any size.
+
+    Returns:
+        The nearest float, or ``inf`` where ``float(x)`` would raise
+        ``OverflowError`` (about ``x >= 1.8e308``).
+    """
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf
 
 
 def width_value(value: object) -> int:

@@ -33,6 +33,7 @@ from typing import Protocol
 
 import numpy as np
 
+import montecarlo._kernel_cache  # noqa: F401  (kernels cached by their sources)
 from montecarlo._config import Config
 from montecarlo._stats import MINIBATCH_COLUMNS, TRIAL_COLUMNS
 
@@ -106,6 +107,14 @@ class NumbaBackend:
 
         with threadpool_limits(1):
             return run_chunk(config, key, trials, fixed)
+
+    def warm_up(self) -> None:
+        """Load (or compile, once) the kernels on a one-trial problem.
+
+        One compiled kernel serves every configuration (its options are run-time
+        arguments), so this is all the compilation a run needs.
+        """
+        self.run(Config(n=2, d=1, depth=1, width=1), (0, 0), np.arange(1), None)
 
 
 class CudaBackend:

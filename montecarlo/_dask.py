@@ -31,6 +31,7 @@ import contextlib
 import ctypes
 import uuid
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import numba
 from distributed import Client, LocalCluster, Worker, as_completed
@@ -39,7 +40,60 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from montecarlo._engine import Chunk, run_chunk
 from montecarlo._stats import TrialBlock
 
-__all__ = ["DaskExecutor", "PinThreads", "dask_client"]
+__all__ = ["DaskExecutor", "PinThreads", "dask_client", "scheduler_target"]
+
+
+def scheduler_target(scheduler: str, name: str = "scheduler") -> dict[str, str]:
+    """How to reach a running Dask scheduler: its address or its scheduler file.
+
+    Accepted: ``scheme://location`` with a scheme distributed knows (``tcp``,
+    ``tls``, ``ws``, ``wss``, ``ucx``: ``host:port``; ``inproc``: any
+    location), ``host:port`` (distributed's default scheme, ``tcp``), or the
+    path of an existing scheduler file (``dask scheduler --scheduler-file``).
+
+    Args:
+        scheduler: The address or file path.
+        name: Name of the argument in error messages. Defaults to
+            ``"scheduler"``.
+
+    Returns:
+        ``{"address": ...}`` or ``{"scheduler_file": ...}``, keyword arguments
+        of ``distributed.Client``.
+
+    Raises:
+        ValueError: Naming ``name``, the accepted forms and the value, if
+            ``scheduler`` is none of them.
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import backends
+
+    if isinstance(scheduler, str) and scheduler and Path(scheduler).is_file():
+        return {"scheduler_file": scheduler}
+    schemes = sorted(backends)
+    problem = None
+    if not isinstance(scheduler, str) or not scheduler.strip():
+        problem = "it is empty"
+    else:
+        scheme, location = parse_address(scheduler)
+        if scheme not in backends:
+            problem = f"unknown scheme {scheme!r}"
+        elif scheme != "inproc":
+            try:
+                host, port = parse_host_port(location)
+            except ValueError as exc:
+                problem = str(exc)
+            else:
+                if not host or not 0 < port < 65536:
+                    problem = f"host {host!r} and port {port} are not host:port"
+        elif not location:
+            problem = "the inproc location is empty"
+    if problem is not None:
+        raise ValueError(
+            f"{name} must be a Dask scheduler address scheme://host:port with scheme "
+            f"in {schemes} (e.g. tcp://10.0.0.5:8786) or an existing scheduler file, "
+            f"got {scheduler!r} ({problem})"
+        )
+    return {"address": scheduler}
 
 
 def _pin_numba_and_blas() -> None:
@@ -198,8 +252,9 @@ def dask_client(
             on exit.
         scheduler: Address of a running scheduler to join instead, e.g.
             ``"tcp://10.0.0.5:8786"`` (from ``dask scheduler`` or
-            dask-jobqueue). Only the client is closed on exit, not the
-            cluster.
+            dask-jobqueue), or its scheduler file (see
+            :func:`scheduler_target`). Only the client is closed on exit, not
+            the cluster.
         dashboard_address: Where the local cluster serves its dashboard
             (``"127.0.0.1:0"`` picks a free port). Defaults to
             ``"127.0.0.1:8787"``.
@@ -210,7 +265,7 @@ def dask_client(
     Raises:
         ValueError: Unless exactly one of ``workers`` and ``scheduler`` is
             given, or if ``workers`` is not an integer >= 1 or ``scheduler``
-            is an empty string.
+            is not an address or scheduler file (:func:`scheduler_target`).
     """
     if (workers is None) == (scheduler is None):
         raise ValueError(
@@ -221,12 +276,8 @@ def dask_client(
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler):
-        raise ValueError(
-            f"scheduler must be a non-empty address string, got {scheduler!r}"
-        )
     if scheduler is not None:
-        with Client(scheduler) as client:
+        with Client(**scheduler_target(scheduler)) as client:
             yield client
         return
     with (

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -24,13 +26,27 @@ from typing import Protocol
 import numpy as np
 
 from montecarlo._backends import DEFAULT_BACKEND, get_backend
-from montecarlo._config import Config, Spec
+from montecarlo._config import MAX_SEED, Config, Spec
+from montecarlo._memory import check_memory
 from montecarlo._rng import stream_key
 from montecarlo._stats import TrialBlock
 from montecarlo._store import ResultsStore
 from montecarlo._trial import fixed_data
 
-__all__ = ["Chunk", "Progress", "Executor", "SerialExecutor", "iter_run", "run_sweep"]
+__all__ = [
+    "COMPILE_SECONDS",
+    "Chunk",
+    "Executor",
+    "Progress",
+    "SerialExecutor",
+    "check_run",
+    "iter_run",
+    "run_sweep",
+    "warm_up_kernels",
+]
+
+COMPILE_SECONDS = 20
+"""About how long the numba kernels take to compile (measured on 2 idle cores)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +147,42 @@ def plan(
     return chunks, done, total
 
 
+def check_run(
+    spec: Spec, *, seed: int | None, backend: str, chunk_size: int, threads: int
+) -> int:
+    """Check a run's arguments and that its chunks fit in memory, before any work.
+
+    Args:
+        spec: The parsed spec.
+        seed: Run seed, or None for the spec's.
+        backend: Backend name.
+        chunk_size: Trials per chunk.
+        threads: Trials computed at once in one process.
+
+    Returns:
+        The seed to use.
+
+    Raises:
+        ValueError: Naming the argument and its allowed range;
+            :class:`montecarlo.SpecError` for configurations that do not fit
+            in memory.
+    """
+    seed = spec.seed if seed is None else seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(
+            f"seed must be an integer in [0, 2^63 - 1 = {MAX_SEED}], got {seed!r}"
+        )
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, int)
+        or chunk_size < 1
+    ):
+        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    get_backend(backend)
+    check_memory(spec, threads=threads, chunk_size=chunk_size)
+    return seed
+
+
 def iter_run(
     spec: Spec,
     out_dir: str | Path,
@@ -156,25 +208,26 @@ def iter_run(
         Progress after setup and after each stored chunk.
 
     Raises:
-        ValueError: Before any compute, on an invalid argument or when
-            ``out_dir`` holds a run of a different spec (use ``fresh``).
+        ValueError: Before anything is written, on an invalid argument, on a
+            configuration whose chunks cannot fit in memory
+            (:class:`montecarlo.SpecError`), or when ``out_dir`` holds a run
+            of a different spec (use ``fresh``).
+        montecarlo._store.StoreError: If ``out_dir`` cannot be used (another
+            process writes it, not writable, an unusable store unless
+            ``fresh``), or a write fails during the run (the message says what
+            is kept).
     """
-    seed = spec.seed if seed is None else seed
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if (
-        isinstance(chunk_size, bool)
-        or not isinstance(chunk_size, int)
-        or chunk_size < 1
-    ):
-        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
-    get_backend(backend)
+    seed = check_run(
+        spec,
+        seed=seed,
+        backend=backend,
+        chunk_size=chunk_size,
+        threads=_threads(backend, executor),
+    )
     executor = SerialExecutor() if executor is None else executor
-    with ResultsStore(out_dir) as store:
+    with ResultsStore(out_dir, fresh=fresh) as store:
         previous = store.get_meta("spec_name")
-        if fresh:
-            store.clear()
-        elif previous is not None and previous != spec.name:
+        if not fresh and previous is not None and previous != spec.name:
             raise ValueError(
                 f"out_dir {str(out_dir)!r} holds a run of spec {previous!r}, not "
                 f"{spec.name!r}: pass fresh=True (--fresh) to discard it, or choose "
@@ -199,6 +252,41 @@ def iter_run(
             yield Progress(done, total, chunk)
 
 
+def _in_process(executor: Executor | None) -> bool:
+    return executor is None or isinstance(executor, SerialExecutor)
+
+
+def _threads(backend: str, executor: Executor | None) -> int:
+    """Trials computed at once in one process (numba threads run one each)."""
+    if backend == "numba" and _in_process(executor):
+        import numba
+
+        return numba.get_num_threads()
+    return 1
+
+
+def warm_up_kernels() -> None:
+    """Load, or compile once, the numba kernels, announcing a compilation on stderr.
+
+    Compiling takes about :data:`COMPILE_SECONDS`; cached kernels load in a
+    fraction of a second (:mod:`montecarlo._kernel_cache` says which).
+    """
+    from montecarlo._kernel_cache import kernels_compiled, mark_kernels_compiled
+
+    if kernels_compiled():
+        get_backend("numba").warm_up()
+        return
+    print(
+        f"compiling kernels (once per install, about {COMPILE_SECONDS} s) ...",
+        file=sys.stderr,
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    get_backend("numba").warm_up()
+    mark_kernels_compiled()
+    print(f"kernels compiled in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+
+
 def run_sweep(
     spec: Spec,
     out_dir: str | Path,
@@ -215,23 +303,39 @@ def run_sweep(
     Args:
         spec, out_dir, seed, backend, chunk_size, fresh, executor: As in
             :func:`iter_run`.
-        progress: ``True`` shows a tqdm progress bar; a callable receives each
-            :class:`Progress`.
+        progress: ``True`` shows a tqdm progress bar (after loading, or
+            compiling, the numba kernels of an in-process run, so that its
+            rate is the run's); a callable receives each :class:`Progress`.
+
+    Returns:
+        The last :class:`Progress`.
+
+    Raises:
+        ValueError, montecarlo._store.StoreError: As :func:`iter_run`.
     """
     bar = None
     last = Progress(0, 0, None)
+    runs = iter_run(
+        spec,
+        out_dir,
+        seed=seed,
+        backend=backend,
+        chunk_size=chunk_size,
+        fresh=fresh,
+        executor=executor,
+    )
     try:
-        for last in iter_run(
-            spec,
-            out_dir,
-            seed=seed,
-            backend=backend,
-            chunk_size=chunk_size,
-            fresh=fresh,
-            executor=executor,
-        ):
+        for last in runs:
             if progress is True:
-                if bar is None:
+                if last.last is None:  # setup: nothing computed yet
+                    if last.done == last.total:
+                        print(
+                            f"all {last.total} trials already stored",
+                            file=sys.stderr,
+                        )
+                        continue
+                    if backend == "numba" and _in_process(executor):
+                        warm_up_kernels()
                     from tqdm.auto import tqdm
 
                     bar = tqdm(total=last.total, initial=last.done, unit="trial")
@@ -240,6 +344,7 @@ def run_sweep(
             elif callable(progress):
                 progress(last)
     finally:
+        runs.close()  # the store is closed now, whatever stopped the loop
         if bar is not None:
             bar.close()
     return last

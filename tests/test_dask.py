@@ -209,7 +209,7 @@ def test_bad_executor_arguments_fail_before_any_work(client):
         (["--workers", "0"], "--workers must be an integer >= 1, got 0"),
         (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "exclusive"),
         (["--workers", "2", "--threads", "1"], "--threads applies to in-process"),
-        (["--scheduler", " "], "--scheduler must be a non-empty address"),
+        (["--scheduler", " "], "--scheduler must be a Dask scheduler address"),
     ],
 )
 def test_cli_rejects_bad_dask_flags(argv, message, capsys):

@@ -4,7 +4,6 @@ threads or interruption, bad specs fail before compute, estimates are exact."""
 import dataclasses
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from scipy import stats
 import montecarlo as mc
 from montecarlo._config import parse_spec
 from montecarlo._engine import iter_run
+from montecarlo._store import StoreError, count_trials
 from montecarlo._trial import fixed_data
 
 SMALL = dict(n=6, d=5, depth=2, width=7, trials=6)
@@ -192,9 +192,8 @@ def test_kill_9_loses_at_most_the_chunk_in_flight(tmp_path):
     while time.time() < deadline and proc.poll() is None:
         if db.exists():
             try:
-                with sqlite3.connect(db, timeout=5) as conn:
-                    stored = conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
-            except sqlite3.OperationalError:
+                stored = count_trials(db)
+            except (StoreError, ValueError):  # not created yet
                 stored = 0
             if stored >= 40:
                 break

@@ -28,7 +28,7 @@ import numpy as np
 
 from theory._activations import Activation, get_activation
 from theory._losses import Loss, get_loss
-from theory._network import _forward_pass, _validate_network
+from theory._network import _float_array, _forward_pass, _validate_network
 
 
 def gram(
@@ -87,7 +87,8 @@ def gram(
 
     Raises:
         ValueError: Naming the argument, if ``activation`` or ``loss`` is
-            unknown, shapes are incompatible, ``X``, ``weights`` or ``y`` are
+            unknown, ``X``, ``y`` or a weight matrix is not an array of real
+            numbers, shapes are incompatible, ``X``, ``weights`` or ``y`` are
             not finite, ``n < 2``, ``d < 1``, ``gamma`` is not > 0,
             ``label_bound`` is not a finite number >= 0, or a label exceeds it.
     """
@@ -95,7 +96,7 @@ def gram(
     loss_ = get_loss(loss)
     Ws, X, gamma = _validate_network(weights, X, gamma=gamma, min_n=2)
     n = X.shape[0]
-    y = np.asarray(y, dtype=np.float64)
+    y = _float_array("y", y)
     if y.shape != (n,):
         raise ValueError(f"y must have shape (n,) = ({n},), got {y.shape}")
     if not np.all(np.isfinite(y)):

@@ -23,11 +23,41 @@ A single ``(1, d)`` matrix (``beta = 0``) is a generalized linear model: linear
 regression (identity activation, linear output) or logistic regression.
 """
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
 from theory._activations import Activation, get_activation
+
+
+def _float_array(name: str, value: object) -> np.ndarray:
+    """``value`` as a float64 array; a ValueError naming ``name`` if it is not numeric.
+
+    Args:
+        name: Argument name used in the error message (``"X"``, ``"y"``,
+            ``"weights[0]"``).
+        value: Array-like of real numbers.
+
+    Returns:
+        The float64 array.
+
+    Raises:
+        ValueError: If ``value`` is a string or cannot be read as an array of
+            real numbers (ragged, non-numeric or complex entries).
+    """
+    if isinstance(value, str | bytes):
+        raise ValueError(f"{name} must be an array of real numbers, got {value!r}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, np.exceptions.ComplexWarning) as exc:
+        shown = " ".join(repr(value).split())  # one line
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise ValueError(
+            f"{name} must be an array of real numbers, got {shown} ({exc})"
+        ) from None
 
 
 def _validate_network(
@@ -56,7 +86,7 @@ def _validate_network(
         or gamma <= 0
     ):
         raise ValueError(f"gamma must be a finite number > 0, got {gamma!r}")
-    X = np.asarray(X, dtype=np.float64)
+    X = _float_array("X", X)
     if X.ndim != 2:
         raise ValueError(
             f"X must be a 2-D array of shape (n, d) (rows are samples), "
@@ -83,7 +113,7 @@ def _validate_network(
     out: list[np.ndarray] = []
     fan_in, source = d, f"X has d = {d} columns"
     for p, W in enumerate(weights):
-        W = np.asarray(W, dtype=np.float64)
+        W = _float_array(f"weights[{p}]", W)
         if W.ndim != 2:
             raise ValueError(f"weights[{p}] must be a 2-D array, got shape {W.shape}")
         if W.shape[0] < 1:
