@@ -13,6 +13,9 @@ Public API (formulas, assumptions and chosen readings are in each docstring):
 - ``clopper_pearson``: exact binomial confidence limits, vectorized.
 - ``implied_constant`` / ``ImpliedConstant``: the largest ``c`` consistent with
   Monte Carlo failure counts at a stated confidence, and the ``eta`` that binds.
+- ``STATEMENTS`` / ``Statement`` / ``get_statement``: the registry of the
+  probability statements (bound, parameters, title, hypothesis class, the
+  paper's prose about them) that every other part of the package reads.
 """
 
 __all__: list[str] = []
@@ -27,10 +30,20 @@ from bounds._probability import (
     theorem_6_1,
 )
 from bounds._sgd import theorem_3_1, theorem_3_2
+from bounds._statements import (
+    STATEMENTS,
+    Statement,
+    get_statement,
+    informative_length,
+)
 
 __all__ += [
     "ImpliedConstant",
     "ProbabilityBound",
+    "STATEMENTS",
+    "Statement",
+    "get_statement",
+    "informative_length",
     "clopper_pearson",
     "corollary_5_1",
     "implied_constant",

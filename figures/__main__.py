@@ -1,7 +1,8 @@
 """``python -m figures RESULTS_DIR``: redraw every figure and rewrite the report.
 
 Reads the stored results of ``python -m montecarlo.run`` in ``RESULTS_DIR``
-(nothing is recomputed) and writes ``RESULTS_DIR/figures/*.png|pdf``,
+(nothing is recomputed; every stored value is verified against its checksum)
+and writes ``RESULTS_DIR/figures/*.png|pdf``,
 ``RESULTS_DIR/report.md`` and ``RESULTS_DIR/report.html``.
 """
 
@@ -44,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code."""
+    """Entry point; returns the process exit code.
+
+    Exit code 2 with one line on stderr (``error: ...``) for bad arguments, a
+    directory that holds no results, or a store that is corrupt or fails a
+    checksum.
+    """
     parser = build_parser()
     a = parser.parse_args(argv)
     if not a.results_dir.is_dir():
@@ -56,8 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (math.isfinite(a.c) and a.c > 0):
         parser.error(f"--c must be a finite number > 0, got {a.c}")
     from figures._report import write_report
+    from montecarlo._store import StoreError
 
-    path = write_report(a.results_dir, confidence=a.confidence, c=a.c)
+    try:
+        path = write_report(a.results_dir, confidence=a.confidence, c=a.c)
+    except (StoreError, ValueError) as exc:  # unusable directory: one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"report: {path}")
     print(f"        {path.with_suffix('.html')}")
     return 0

@@ -20,7 +20,6 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
-from figures._run import GroupTrials, StoredRun
 from figures._style import (
     AXIS_LABELS,
     STATEMENT_TITLES,
@@ -33,6 +32,7 @@ from figures._style import (
     statement_color,
     value_colors,
 )
+from montecarlo._results import GroupTrials, StoredRun
 
 __all__ = [
     "median_ci",

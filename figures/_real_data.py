@@ -1,8 +1,10 @@
-"""Figures 2 to 4 of the paper, small: training on the digits (stored results only).
+"""Figures 2 to 4 of the paper, small: training on real data (stored results only).
 
-Reads the dict written by ``montecarlo.run_real_data`` (``real_data.json``,
-loaded with ``json.load``) and draws three figures, each as PNG (130 dpi) and
-PDF:
+Two experiments, each drawn from its stored JSON only (nothing is recomputed).
+
+**MLPs on the digits**: :func:`plot_real_data` reads the dict written by
+``montecarlo.run_real_data`` (``real_data.json``, loaded with ``json.load``)
+and draws three figures, each as PNG (130 dpi) and PDF:
 
 - ``real_data_depth`` (Figure 2 analogue): plain MLPs of fixed width and
   several depths: training loss per epoch, minimum pairwise mini-batch
@@ -14,8 +16,23 @@ PDF:
   against depth: final training loss, final minimum cosine, and loss and
   minimum-cosine curves of the deepest models.
 
+**The paper's CNN-beta-k** (:func:`plot_real_data_cnn`, from
+``real_data_cnn.json`` of :mod:`montecarlo._cnn_experiment`):
+
+- ``real_data_cnn_depth`` (Figure 2): plain CNN-beta-k at the plan's width
+  factor, one colour per depth ``beta``: (a) training loss per epoch, (b)
+  minimum pairwise mini-batch gradient cosine per epoch (0 = initialization),
+  (c) final minimum cosine against depth, (d) kernel density estimate of the
+  final cosines (all replicates pooled);
+- ``real_data_cnn_width`` (Figure 3): the same for the width factors ``k`` at
+  the plan's width-sweep depth;
+- ``real_data_cnn_variants`` (Figure 4): plain / bn / skip / bn+skip against
+  depth: (a) final training loss (after the tuned step size), (b) final
+  minimum cosine, (c) final test accuracy.
+
 Lines are means over replicates, shaded bands span the replicates' range,
-dots are single replicates.
+dots are single replicates. A diverged run (non-finite loss) is left out of
+the lines and counted in the legend.
 """
 
 from __future__ import annotations
@@ -30,7 +47,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy.stats import gaussian_kde
 
-__all__ = ["plot_real_data"]
+__all__ = ["plot_real_data", "plot_real_data_cnn"]
 
 _DPI = 130
 _VARIANT_COLORS = {
@@ -58,7 +75,7 @@ def _curves(runs: list[dict[str, Any]], field: str, length: int) -> np.ndarray:
 
 def _final(run: dict[str, Any], field: str) -> float:
     """Last value of a run's curve; ``nan`` if missing or the run diverged."""
-    last = run[field][-1] if run[field] else None
+    last = run[field][-1] if run.get(field) else None
     return np.nan if run["diverged"] or last is None else float(last)
 
 
@@ -89,8 +106,13 @@ def _sweep_figure(
     label: str,
     title: str,
     epochs: int,
+    loss_field: str = "loss",
 ) -> Figure:
-    """Loss curves, min-cosine curves, final min cosine, KDE of final cosines."""
+    """Loss curves, min-cosine curves, final min cosine, KDE of final cosines.
+
+    ``loss_field`` names the runs' per-epoch training loss (MLPs: ``loss``;
+    CNNs: ``train_loss``).
+    """
     fig = Figure(figsize=(17, 4.2), layout="constrained")
     axes = fig.subplots(1, 4)
     colors = [_viridis(i / max(1, len(values) - 1)) for i in range(len(values))]
@@ -100,7 +122,11 @@ def _sweep_figure(
         sel = _select(runs, **{key: value})
         name = f"{label} {value}{_diverged_note(sel)}"
         _band(
-            axes[0], np.arange(1, epochs + 1), _curves(sel, "loss", epochs), color, name
+            axes[0],
+            np.arange(1, epochs + 1),
+            _curves(sel, loss_field, epochs),
+            color,
+            name,
         )
         _band(
             axes[1],
@@ -269,6 +295,113 @@ def plot_real_data(
         ),
         "real_data_variants": _variants_figure(
             runs, s["depths"], s["width"], s["variants"], epochs
+        ),
+    }
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, fig in figures.items():
+        for ext in ("png", "pdf"):
+            path = out / f"{name}.{ext}"
+            fig.savefig(path, dpi=_DPI)
+            paths.append(path)
+    return paths
+
+
+def _cnn_variants_figure(
+    runs: list[dict[str, Any]],
+    depths: Sequence[int],
+    width_factor: int,
+    variants: Sequence[str],
+) -> Figure:
+    """Figure 4: final training loss, minimum cosine, test accuracy vs depth."""
+    fig = Figure(figsize=(13.5, 4.2), layout="constrained")
+    axes = fig.subplots(1, 3)
+    panels = (
+        ("train_loss", "final training loss", "(a) training loss"),
+        ("min_cosine", "min pairwise cosine at end of training", "(b) minimum cosine"),
+        ("test_accuracy", "test accuracy at end of training", "(c) test accuracy"),
+    )
+    for variant in variants:
+        color = _VARIANT_COLORS.get(variant, "k")
+        sel_all = _select(runs, width_factor=width_factor, variant=variant)
+        diverged = sum(bool(r["diverged"]) for r in sel_all if r["depth"] in depths)
+        label = variant + (f" ({diverged} diverged)" if diverged else "")
+        for ax, (field, _, _) in zip(axes, panels, strict=True):
+            means = []
+            for d in depths:
+                vals = [_final(r, field) for r in _select(sel_all, depth=d)]
+                ax.scatter([d] * len(vals), vals, color=color, s=14, zorder=3)
+                finite = [v for v in vals if not np.isnan(v)]
+                means.append(np.mean(finite) if finite else np.nan)
+            ax.plot(depths, means, color=color, lw=1.6, label=label)
+    for ax, (_, ylabel, title) in zip(axes, panels, strict=True):
+        ax.set_xticks(list(depths), [str(d) for d in depths])
+        ax.set(xlabel="depth beta", ylabel=ylabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        f"Batch norm and skip connections, CNN-beta-{width_factor} (Figure 4 analogue)"
+    )
+    return fig
+
+
+def plot_real_data_cnn(
+    result: dict[str, Any], out_dir: str | pathlib.Path
+) -> list[pathlib.Path]:
+    """Draw Figures 2, 3 and 4 of the CNN experiment from its stored result.
+
+    Args:
+        result: the dict returned by ``montecarlo._cnn_experiment.run_real_data_cnn``
+            or loaded from its ``real_data_cnn.json``.
+        out_dir: directory for the files (created if missing).
+
+    Returns:
+        Paths of the written files: ``real_data_cnn_depth``,
+        ``real_data_cnn_width`` and ``real_data_cnn_variants``, each ``.png``
+        and ``.pdf``.
+
+    Raises:
+        ValueError: if ``result`` is not a CNN experiment's result (it needs
+            ``experiment == "real_data_cnn"``, ``plan``, ``data`` and ``runs``).
+    """
+    if (
+        not isinstance(result, dict)
+        or result.get("experiment") != "real_data_cnn"
+        or not {"plan", "data", "runs"} <= result.keys()
+    ):
+        raise ValueError(
+            "result must be the dict of run_real_data_cnn (experiment "
+            "'real_data_cnn' with 'plan', 'data' and 'runs'), got keys "
+            f"{sorted(result) if isinstance(result, dict) else type(result)}"
+        )
+    plan, runs, data = result["plan"], result["runs"], result["data"]
+    epochs = int(plan["epochs"])
+    where = f"on {data['name']}"
+    k, beta = plan["width_factor"], plan["width_depth"]
+    figures = {
+        "real_data_cnn_depth": _sweep_figure(
+            _select(runs, width_factor=k, variant="plain"),
+            plan["depths"],
+            "depth",
+            "depth beta",
+            f"Depth, plain CNN-beta-{k} {where} (Figure 2 analogue)",
+            epochs,
+            loss_field="train_loss",
+        ),
+        "real_data_cnn_width": _sweep_figure(
+            _select(runs, depth=beta, variant="plain"),
+            plan["width_factors"],
+            "width_factor",
+            "width factor k",
+            f"Width, plain CNN-{beta}-k {where} (Figure 3 analogue)",
+            epochs,
+            loss_field="train_loss",
+        ),
+        "real_data_cnn_variants": _cnn_variants_figure(
+            runs, plan["depths"], k, plan["variants"]
         ),
     }
     out = pathlib.Path(out_dir)

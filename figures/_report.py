@@ -1,55 +1,87 @@
 """The verification report of a results directory: figures, report.md, report.html.
 
 :func:`write_report` reads what ``python -m montecarlo.run`` stored in ``OUT``
-(``results.sqlite`` and the experiments' JSON files), draws every applicable
-figure into ``OUT/figures/`` (PNG and PDF), tests every claim the spec
-supports (:mod:`figures._claims`) and writes ``OUT/report.md`` and a
-self-contained ``OUT/report.html`` (images embedded as base64). Nothing is
-recomputed; the same directory always gives the same report.
+(through :func:`montecarlo.load_run`), draws every applicable figure into
+``OUT/figures/`` (PNG and PDF), takes every claim with its verdict from the
+inference layer (:func:`montecarlo.claims.collect`: no test is computed
+here), and writes the report once, as CommonMark with tables,
+``OUT/report.md``; ``OUT/report.html`` is that text rendered by markdown-it-py
+with every image embedded (self-contained). Nothing is recomputed; the same
+directory always gives the same report.
+
+Layout: a one-screen summary first (statements down, claim kinds across,
+each cell the verdicts in colour with the reason of the most severe one and a
+link to its rows), then the claims by kind and statement, the figures, the
+configuration, the per-configuration summary and the methods.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import html
 import importlib
 import math
 import pathlib
+import re
 from collections.abc import Callable, Sequence
 
-from figures._claims import (
-    COLLAPSE_FACTOR,
-    MIN_CONFIGS,
-    MIN_TRIALS,
-    RELEVANT_SHIFT,
-    Claim,
-    experiment_claims,
-    monte_carlo_claims,
-    summarize,
-)
 from figures._ensembles import (
     orthogonal_gaussian_pair,
     plot_confusion_vs_architecture,
     plot_cosine_kde,
     plot_orthogonal_vs_gaussian,
 )
-from figures._run import GroupTrials, StoredRun, load_run
 from figures._style import STATEMENT_TITLES, FigureRecord, fmt_num, statement_of
 from figures._theorems import plot_c_star, plot_theorem, theorem_figure_name
+from montecarlo._results import GroupTrials, StoredRun, load_run
+from montecarlo.claims import (
+    FAMILY,
+    KIND_TITLES,
+    VERDICTS,
+    Claim,
+    Kind,
+    collect,
+    statement_order,
+    statement_title,
+)
+from montecarlo.claims._monte_carlo import (
+    BOOTSTRAP,
+    COLLAPSE_FACTOR,
+    EQUIVALENCE_MARGIN,
+    LIMIT_FACTOR,
+    MIN_TRIALS,
+    TAIL_LEVEL,
+)
 
-__all__ = ["EXPERIMENT_PLOTS", "make_figures", "write_report"]
+__all__ = ["EXPERIMENT_PLOTS", "make_figures", "write_report", "render_html"]
 
 EXPERIMENT_PLOTS: dict[str, tuple[str, str]] = {
     "sgd_check": ("figures._sgd", "plot_sgd_check"),
     "figure1": ("figures._sgd", "plot_figure1"),
     "real_data": ("figures._real_data", "plot_real_data"),
+    "real_data_cnn": ("figures._real_data", "plot_real_data_cnn"),
+    "lemma_b1": ("figures._lemma_minibatch", "plot_lemma_b1"),
+    "minibatch": ("figures._lemma_minibatch", "plot_minibatch"),
 }
 """Experiment name -> (module, function) drawing its figures from its JSON dict.
 
 Each function is called as ``f(result, out_dir) -> list[Path]``; a module that
 cannot be imported is skipped with a line in the report.
 """
+
+_COLORS = {
+    "consistent": "#1a7f37",
+    "violated": "#cf222e",
+    "inconclusive": "#9a6700",
+    "ensemble-dependent": "#8250df",
+}
+_SEVERITY = {"violated": 0, "ensemble-dependent": 1, "inconclusive": 2, "consistent": 3}
+_KIND_SHORT = {
+    Kind.INEQUALITY: "inequality",
+    Kind.PROSE: "prose",
+    Kind.OBSERVATION: "observation",
+    Kind.USER_CONSTANT: "user constant",
+}
 
 
 def _check_args(out_dir: object, confidence: float, c: float) -> pathlib.Path:
@@ -151,9 +183,10 @@ def make_figures(
             "group sweeping the same depths)",
         )
     for name, result in run.experiments.items():
-        recs, skipped = _experiment_records(name, result, fig_dir)
-        records += recs
-        notes += skipped
+        if name in EXPERIMENT_PLOTS:
+            recs, skipped = _experiment_records(name, result, fig_dir)
+            records += recs
+            notes += skipped
     for name in run.missing_experiments:
         notes.append(
             f"{name}: listed in the spec but {name}.json is not in the directory"
@@ -161,122 +194,195 @@ def make_figures(
     return records, notes
 
 
-# --- a small document model rendered to Markdown and HTML -----------------
+# --- markdown helpers ------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class _Link:
-    text: str
-    figure: str  # figure stem
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-@dataclasses.dataclass(frozen=True)
-class _Verdict:
-    value: str
+_MARKUP = re.compile(r"([\\`*_\[\]|])")
 
 
-_Cell = str | _Link | _Verdict
+def _esc(text: str) -> str:
+    """Plain text made CommonMark-literal: markup characters backslash-escaped,
+    ``<``/``>``/``&`` as entities, line breaks as spaces (safe in table cells)."""
+    text = html.escape(str(text), quote=False).replace("\n", " ")
+    return _MARKUP.sub(r"\\\1", text)
 
 
-def _md_cell(cell: _Cell) -> str:
-    if isinstance(cell, _Link):
-        return f"[{cell.text}](figures/{cell.figure}.png)"
-    if isinstance(cell, _Verdict):
-        return f"**{cell.value}**"
-    return cell.replace("|", "\\|").replace("\n", " ")
+def _verdict(v: str) -> str:
+    return f'<span class="v-{v}">{v}</span>'
 
 
-_COLORS = {"consistent": "#1a7f37", "violated": "#cf222e", "inconclusive": "#9a6700"}
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
 
 
-def _html_cell(cell: _Cell) -> str:
-    if isinstance(cell, _Link):
-        return f'<a href="#fig-{html.escape(cell.figure)}">{html.escape(cell.text)}</a>'
-    if isinstance(cell, _Verdict):
-        color = _COLORS.get(cell.value, "#000")
-        return f'<b style="color:{color}">{html.escape(cell.value)}</b>'
-    return html.escape(cell)
+def _cut(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
-class _Doc:
-    """Blocks rendered to both formats side by side."""
+class _Figures:
+    """Maps a claim's figure token to a drawn figure stem."""
 
-    def __init__(self) -> None:
-        self.md: list[str] = []
-        self.html: list[str] = []
+    def __init__(self, run: StoredRun, drawn: set[str]) -> None:
+        pair = orthogonal_gaussian_pair(run) if run.spec is not None else None
+        self.pair = {pair[0].name, pair[1].name} if pair else set()
+        self.drawn = drawn
 
-    def heading(self, level: int, text: str) -> None:
-        self.md.append(f"{'#' * level} {text}\n")
-        self.html.append(f"<h{level}>{html.escape(text)}</h{level}>")
+    def stem(self, token: str | None) -> str | None:
+        if token is None:
+            return None
+        kind, _, rest = token.partition(":")
+        if kind == "trend":
+            if rest in self.pair and "theorem_6_1_vs_gaussian" in self.drawn:
+                stem = "theorem_6_1_vs_gaussian"
+            else:
+                stem = "confusion_vs_architecture"
+        elif kind == "c_star":
+            stem = "c_star_sweep"
+        elif kind == "bound":
+            stem = theorem_figure_name(rest)
+        else:
+            stem = token
+        return stem if stem in self.drawn else None
 
-    def para(self, *cells: _Cell) -> None:
-        self.md.append("".join(_md_cell(c) for c in cells) + "\n")
-        self.html.append("<p>" + "".join(_html_cell(c) for c in cells) + "</p>")
+    def link(self, token: str | None) -> str:
+        stem = self.stem(token)
+        return f"[{stem}](#fig-{_slug(stem)})" if stem else "—"
 
-    def bullets(self, items: Sequence[str]) -> None:
-        self.md.append("\n".join(f"- {i}" for i in items) + "\n")
-        self.html.append(
-            "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
-        )
 
-    def table(self, header: Sequence[str], rows: Sequence[Sequence[_Cell]]) -> None:
-        lines = [
-            "| " + " | ".join(header) + " |",
-            "|" + "|".join("---" for _ in header) + "|",
+# --- sections --------------------------------------------------------------
+
+
+def _anchor(statement: str, kind: Kind) -> str:
+    return f"claims-{_slug(statement)}-{_slug(kind.value)}"
+
+
+def _cell(claims: Sequence[Claim], statement: str, kind: Kind) -> str:
+    counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
+    parts = [f"{_verdict(v)} {n}" for v, n in counts.items() if n]
+    worst = min(claims, key=lambda c: _SEVERITY[c.verdict])
+    why = ""
+    if worst.verdict in ("violated", "ensemble-dependent"):
+        why = f"<br>{_esc(_cut(worst.claim, 70))}"
+    link = f"[rows](#{_anchor(statement, kind)})"
+    return " ".join(parts) + why + f" {link}"
+
+
+def _summary_section(claims: Sequence[Claim]) -> str:
+    statements = [s for s in statement_order() if any(c.statement == s for c in claims)]
+    statements += sorted({c.statement for c in claims} - set(statements))
+    kinds = [k for k in Kind if any(c.kind is k for c in claims)]
+    rows = []
+    for s in statements:
+        row = [_esc(statement_title(s))]
+        for k in kinds:
+            sel = [c for c in claims if c.statement == s and c.kind is k]
+            row.append(_cell(sel, s, k) if sel else "")
+        rows.append(row)
+    violated = [c for c in claims if c.counts_as_verdict and c.verdict == "violated"]
+    lines = [
+        "## Summary\n",
+        f"{len(claims)} claims. Only a claim about a theorem's *inequality* can "
+        "call a theorem violated; prose claims test the paper's qualitative "
+        "statements in the direction it states; observations and checks at a "
+        "user-given constant are reported, not counted against the paper. "
+        f"Multiplicity: {FAMILY}.\n",
+        _table(["statement", *[_KIND_SHORT[k] for k in kinds]], rows),
+    ]
+    if violated:
+        lines.append("Violated claims about the paper:\n")
+        lines += [
+            f"- **{_esc(statement_title(c.statement))}**: {_esc(c.claim)}. "
+            f"{_esc(c.reason)}"
+            for c in violated
         ]
-        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
-        self.md.append("\n".join(lines) + "\n")
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{_html_cell(c)}</td>" for c in row) + "</tr>"
-            for row in rows
-        )
-        self.html.append(
-            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-        )
-
-    def figure(self, rec: FigureRecord) -> None:
-        png = next(p for p in rec.paths if p.suffix == ".png")
-        others = [p for p in rec.paths if p.suffix != ".png"]
-        links = " ".join(f"[{p.suffix[1:].upper()}](figures/{p.name})" for p in others)
-        self.md.append(
-            f'<a id="fig-{rec.name}"></a>\n\n### {rec.title}\n\n'
-            f"![{rec.title}](figures/{png.name})\n\n{rec.caption} {links}\n"
-        )
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
-        self.html.append(
-            f'<figure id="fig-{html.escape(rec.name)}">'
-            f"<h3>{html.escape(rec.title)}</h3>"
-            f'<img alt="{html.escape(rec.title)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{html.escape(rec.caption)} (file: figures/"
-            f"{html.escape(png.name)})</figcaption></figure>"
-        )
-
-    def render_html(self, title: str) -> str:
-        style = (
-            "body{font-family:system-ui,sans-serif;max-width:1500px;margin:2em auto;"
-            "padding:0 1em;line-height:1.45;color:#1f2328}"
-            "table{border-collapse:collapse;font-size:0.85em;margin:1em 0}"
-            "th,td{border:1px solid #d0d7de;padding:4px 6px;vertical-align:top;"
-            "text-align:left}th{background:#f6f8fa}"
-            "img{max-width:100%;border:1px solid #d0d7de}"
-            "figure{margin:2em 0}figcaption{font-size:0.9em;color:#57606a}"
-        )
-        return (
-            f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{html.escape(title)}</title><style>{style}</style></head><body>\n"
-            + "\n".join(self.html)
-            + "\n</body></html>\n"
-        )
+        lines.append("")
+    return "\n".join(lines)
 
 
-# --- report sections -------------------------------------------------------
+def _claims_section(claims: Sequence[Claim], figs: _Figures) -> str:
+    out = ["## Claims\n"]
+    number = {id(c): i for i, c in enumerate(claims, 1)}
+    for kind in Kind:
+        sel = [c for c in claims if c.kind is kind]
+        if not sel:
+            continue
+        out.append(f"### {KIND_TITLES[kind]}\n")
+        for st in dict.fromkeys(c.statement for c in sel):
+            rows_c = [c for c in sel if c.statement == st]
+            title = _esc(statement_title(st))
+            out.append(f'<a id="{_anchor(st, kind)}"></a>\n\n#### {title}\n')
+            rows = []
+            for c in rows_c:
+                rows.append(
+                    [
+                        f"[{number[id(c)]}](#claim-{number[id(c)]})",
+                        _esc(c.claim),
+                        _esc(c.ensemble or "—"),
+                        _verdict(c.verdict),
+                        _esc(_cut(c.reason, 160)),
+                        _esc(c.p_values),
+                        figs.link(c.figure),
+                    ]
+                )
+            out.append(
+                _table(
+                    [
+                        "#",
+                        "claim",
+                        "ensemble",
+                        "verdict",
+                        "reason",
+                        "p (raw, adjusted)",
+                        "figure",
+                    ],
+                    rows,
+                )
+            )
+    out.append("### Claim details\n")
+    for c in claims:
+        i = number[id(c)]
+        out.append(
+            f'<a id="claim-{i}"></a>\n\n**{i}. {_esc(c.claim)}** '
+            f"({_KIND_SHORT[c.kind]}, {_esc(statement_title(c.statement))}; "
+            f"source: {_esc(c.source)}; "
+            f"{'pre-specified' if c.prespecified else 'added after seeing data'})\n"
+        )
+        out.append(
+            _table(
+                ["", ""],
+                [
+                    ["test", _esc(c.test)],
+                    ["statistic", _esc(c.statistic)],
+                    ["p-values (raw, adjusted)", _esc(c.p_values)],
+                    ["verdict", f"{_verdict(c.verdict)}: {_esc(c.reason)}"],
+                    *(
+                        [
+                            [
+                                f"ensemble {_esc(p.ensemble or '')}",
+                                f"{_verdict(p.verdict)}: {_esc(p.reason)}",
+                            ]
+                            for p in c.parts
+                        ]
+                    ),
+                ],
+            )
+        )
+    return "\n".join(out)
+
 
 _FIXED_KEYS = ("n", "d", "depth", "width", "kappa", "scale", "r", "data", "labels")
 
 
 def _value(v: object) -> str:
-    """A configuration value as text (numbers compact, strings and flags as is)."""
     if isinstance(v, bool | str):
         return str(v)
     return fmt_num(v)
@@ -301,19 +407,17 @@ def _fixed(group: GroupTrials) -> str:
     return ", ".join(parts)
 
 
-def _config_section(doc: _Doc, run: StoredRun) -> None:
-    doc.heading(2, "Configuration")
+def _config_section(run: StoredRun) -> str:
+    out = ["## Configuration\n"]
     spec = run.spec
     if spec is None:
-        doc.para(
-            "No Monte Carlo store (results.sqlite) in this directory: experiments only."
-        )
+        out.append("No Monte Carlo store in this directory: experiments only.\n")
     else:
         grid = spec.eta
-        doc.para(
-            f"Spec {spec.name!r}: {spec.title}. Seed {run.seed}. Confusion grid: "
-            f"{grid.num} values of eta from {fmt_num(grid.start)} to "
-            f"{fmt_num(grid.stop)} (geometric)."
+        out.append(
+            f"Spec `{spec.name}`: {_esc(spec.title)}. Seed {run.seed}. Confusion "
+            f"grid: {grid.num} values of eta from {fmt_num(grid.start)} to "
+            f"{fmt_num(grid.stop)} (geometric).\n"
         )
         rows = []
         for g in run.groups:
@@ -330,116 +434,48 @@ def _config_section(doc: _Doc, run: StoredRun) -> None:
             total = sum(len(f) for f in g.frames)
             rows.append(
                 [
-                    g.name,
-                    STATEMENT_TITLES.get(st, st).split(" (")[0]
-                    if st != "mixed"
-                    else "mixed",
-                    f"{c0.weights}, {c0.activation}, {c0.loss} loss",
-                    axes,
-                    _fixed(g),
+                    f"`{g.name}`",
+                    _esc(statement_title(st) if st not in (None, "mixed") else str(st)),
+                    _esc(f"{c0.weights}, {c0.activation}, {c0.loss} loss"),
+                    _esc(axes),
+                    _esc(_fixed(g)),
                     str(len(g.configs)),
                     f"{finite} / {total - finite}",
                 ]
             )
-        doc.table(
-            [
-                "group",
-                "theorem",
-                "ensemble",
-                "swept axes",
-                "fixed",
-                "configs",
-                "trials (finite / non-finite)",
-            ],
-            rows,
+        out.append(
+            _table(
+                [
+                    "group",
+                    "statement",
+                    "ensemble",
+                    "swept axes",
+                    "fixed",
+                    "configs",
+                    "trials (finite / non-finite)",
+                ],
+                rows,
+            )
         )
-        missing = [n for n in spec.groups if n not in {g.name for g in run.groups}]
-        if missing:
-            doc.para(f"Groups of the spec without stored trials: {', '.join(missing)}.")
-    listed = set(spec.experiments) if spec is not None else set()
-    exps = sorted(listed | set(run.experiments))
-    if exps:
-        doc.bullets(
-            [
-                f"experiment {e}: "
-                + (
-                    "results loaded from " + f"{e}.json"
-                    if e in run.experiments
-                    else f"{e}.json missing"
-                )
-                for e in exps
-            ]
-        )
+    exps = sorted(set(spec.experiments if spec else ()) | set(run.experiments))
+    for e in exps:
+        state = "loaded" if e in run.experiments else "missing"
+        out.append(f"- experiment `{e}`: `{e}.json` {state}")
+    return "\n".join(out) + "\n"
 
 
-def _claims_section(doc: _Doc, claims: Sequence[Claim], drawn: set[str]) -> None:
-    doc.heading(2, "Claims")
-    counts = summarize(claims)
-    doc.para(
-        f"{len(claims)} claims: {counts['consistent']} consistent, "
-        f"{counts['violated']} violated, {counts['inconclusive']} inconclusive. Each "
-        "row names its test; the verdict rules are under Methods."
-    )
-    violated = [(i, cl) for i, cl in enumerate(claims, 1) if cl.verdict == "violated"]
-    if violated:
-        doc.para("Violated claims (details in the table):")
-        doc.bullets([f"#{i} {cl.claim}: {cl.reason}" for i, cl in violated])
-    rows = []
-    for i, cl in enumerate(claims, 1):
-        if cl.figure is None:
-            fig: _Cell = "—"
-        elif cl.figure in drawn:
-            fig = _Link(cl.figure, cl.figure)
-        else:
-            fig = f"{cl.figure} (not drawn)"
-        rows.append(
-            [
-                str(i),
-                cl.claim,
-                cl.source,
-                cl.test,
-                cl.statistic,
-                cl.ci_or_p,
-                _Verdict(cl.verdict),
-                cl.reason,
-                fig,
-            ]
-        )
-    doc.table(
-        [
-            "#",
-            "claim",
-            "source",
-            "test",
-            "statistic",
-            "p-value or CI",
-            "verdict",
-            "reason",
-            "figure",
-        ],
-        rows,
-    )
-
-
-def _details_section(doc: _Doc, run: StoredRun, confidence: float) -> None:
+def _details_section(run: StoredRun, confidence: float) -> str:
     if not run.summaries:
-        return
-    doc.heading(2, "Per-configuration summary")
+        return ""
     pct = f"{100 * confidence:g}%"
-    doc.para(
-        "eta_ref is the group's median confusion; P(eta_ref) is the fraction of "
-        f"trials with confusion <= eta_ref, with its {pct} Clopper-Pearson interval; "
-        "c* is the implied constant, binding at eta_bind, where the bound at c* "
-        "equals the one-sided upper limit of the failure probability."
-    )
     rows = []
     for s in run.summaries:
         st = statement_of(s.config)
         rows.append(
             [
-                s.group,
-                s.label,
-                STATEMENT_TITLES[st].split(" (")[0] if st else "none",
+                f"`{s.group}`",
+                _esc(s.label),
+                _esc(statement_title(st) if st else "none"),
                 str(s.trials),
                 str(s.nonfinite),
                 fmt_num(s.median_eta),
@@ -449,71 +485,119 @@ def _details_section(doc: _Doc, run: StoredRun, confidence: float) -> None:
                 else "n/a",
                 fmt_num(s.c_star),
                 fmt_num(s.binding_eta),
-                fmt_num(s.bound_at_c_star),
             ]
         )
-    doc.table(
-        [
-            "group",
-            "config",
-            "theorem",
-            "trials",
-            "non-finite",
-            "median eta",
-            "eta_ref",
-            f"P(eta_ref) [{pct} CI]",
-            "c*",
-            "eta_bind",
-            "bound at c*",
-        ],
-        rows,
+    return (
+        "## Per-configuration summary\n\n"
+        "eta_ref is the group's median confusion; P(eta_ref) the fraction of trials "
+        f"with confusion <= eta_ref, with its {pct} Clopper-Pearson interval; c* the "
+        "largest constant whose failure bound stays above the one-sided upper "
+        "limit of the failure probability at every eta of the informative grid, "
+        "binding at eta_bind.\n\n"
+        + _table(
+            [
+                "group",
+                "configuration",
+                "statement",
+                "trials",
+                "non-finite",
+                "median confusion",
+                "eta_ref",
+                f"P(eta_ref) [{pct} CI]",
+                "c*",
+                "eta_bind",
+            ],
+            rows,
+        )
     )
-    notes = sorted({s.note for s in run.summaries if s.note})
-    if notes:
-        doc.bullets(notes)
 
 
-def _methods_section(doc: _Doc, confidence: float, c: float) -> None:
+def _methods_section(confidence: float, c: float) -> str:
     alpha = 1 - confidence
-    doc.heading(2, "Methods")
-    doc.bullets(
-        [
-            "Confusion of a trial: eta = max(0, -min_{i!=j} <grad f_i, grad f_j>) "
-            "(Definition 2.1); normalized confusion: max(0, -min_{i!=j} cos(grad f_i, "
-            "grad f_j)) (Section 8). Non-finite trials are counted and excluded.",
-            "Verdicts: a trend claim is consistent when its test is significant at "
-            f"alpha = {alpha:.3g} in the predicted direction, violated when "
-            "significant the other way, inconclusive otherwise. A null claim (no "
-            "effect, bound holds) is violated when rejected, consistent when not "
-            "rejected and the sample had the power to see a relevant departure, "
-            f"inconclusive otherwise. Any test with fewer than {MIN_TRIALS} finite "
-            "trials in its smallest sample is inconclusive.",
-            "Trend tests: Spearman rank correlation between the swept axis and the "
-            "per-trial statistic over all trials of the group (pooled over other "
-            "axes), two-sided.",
-            "Independence tests: Kruskal-Wallis across the axis values; power from "
-            "the Hodges-Lehmann 95% interval of the shift between the largest and "
-            "the smallest axis value, which must lie within "
-            f"+-{100 * RELEVANT_SHIFT:.0f}% of the median.",
-            "c* bounded away from 0: c* per configuration from "
-            "montecarlo.theorem_summary (one-sided Clopper-Pearson upper limit of "
-            "the failure probability). Under a theorem, P(K(eta) > z) <= N^2 exp(-c "
-            "z) with one c for all configurations, where K(eta) = k eta^2 is the "
-            "bound's exponent; so c* falling along an axis shows as the per-trial "
-            "log K(eta) rising. Violated when that Spearman trend is significant, "
-            f"rising, and c* falls >= {COLLAPSE_FACTOR:g}x from the smallest to the "
-            f"largest axis value; inconclusive with fewer than {MIN_CONFIGS} "
-            "configurations.",
-            "Bound at a constant: at every configuration and every eta of the spec's "
-            "grid where the bound is not vacuous, the exact one-sided binomial test "
-            "of H0: P(failure) <= bound's failure probability, Bonferroni over all "
-            "such tests. Rows at c*_min (the largest single constant consistent with "
-            f"every configuration) and at the user-given c = {fmt_num(c)}. Theorem "
-            "4.1 is evaluated with its beta exp(-c1 kappa^2 l^2) term dropped (c1 -> "
-            "inf).",
-            "Each row is tested on its own at the stated level; there is no "
-            "multiplicity correction across rows.",
-        ]
+    items = [
+        "Confusion of a trial: max(0, -min_{i!=j} <grad f_i, grad f_j>) "
+        "(Definition 2.1); normalized: the same with cosines; averaged: with the "
+        "mean over pairs (Section 8). Non-finite trials are counted and excluded.",
+        f"Verdicts (montecarlo.claims): every test at alpha = {alpha:.3g} after "
+        f"adjustment; {FAMILY}. A claim is violated when a test contradicting it "
+        "rejects, consistent when a test supporting it rejects, else its default "
+        f"(usually inconclusive). Fewer than {MIN_TRIALS} finite trials in the "
+        "smallest sample: inconclusive.",
+        "Inequality (one constant for every configuration): at the tail level "
+        f"q = {TAIL_LEVEL:g}, c_q = (2 log N + B - log q) / K(eta_q) bounds every "
+        "admissible constant; log c_q is fitted linearly in log(axis), with the "
+        f"slope's standard error from {BOOTSTRAP} bootstrap replicates; violated "
+        f"when c_q falls significantly faster than {COLLAPSE_FACTOR:g}x over the "
+        "sweep, so that under the fitted power law every admissible constant "
+        "tends to 0 along the axis.",
+        "Prose: one-sided Spearman tests in the stated direction and against it; "
+        "'independent of' as an equivalence (two one-sided Mann-Whitney tests of "
+        f"|shift| < {EQUIVALENCE_MARGIN:g} x the reference median); along axes "
+        "where the bound tends to 1, whether the failure probability at the "
+        f"reference level falls at least {LIMIT_FACTOR:g}x (Wald test of the log "
+        "ratio), not only whether it moves the right way.",
+        "Class statements (Theorems 5.1, 6.1, Corollary 5.1): one verdict per "
+        "admissible ensemble; the aggregate is ensemble-dependent when they "
+        "disagree.",
+        f"User-given constant c = {fmt_num(c)}: exact one-sided binomial tests of "
+        "the bound at every configuration and non-vacuous eta, Bonferroni; the "
+        "paper fixes no constant, so these rows are never verdicts on a theorem.",
+    ]
+    return "## Methods\n\n" + "\n".join(f"- {_esc(i)}" for i in items) + "\n"
+
+
+def _figures_section(records: Sequence[FigureRecord]) -> str:
+    out = ["## Figures\n"]
+    for rec in records:
+        png = next(p for p in rec.paths if p.suffix == ".png")
+        others = " ".join(
+            f"[{p.suffix[1:].upper()}](figures/{p.name})"
+            for p in rec.paths
+            if p.suffix != ".png"
+        )
+        out.append(
+            f'<a id="fig-{_slug(rec.name)}"></a>\n\n### {_esc(rec.title)}\n\n'
+            f"![{_esc(rec.title)}](figures/{png.name})\n\n{_esc(rec.caption)} "
+            f"{others}\n"
+        )
+    return "\n".join(out)
+
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1500px;margin:2em auto;"
+    "padding:0 1em;line-height:1.45;color:#1f2328}"
+    "table{border-collapse:collapse;font-size:0.85em;margin:1em 0}"
+    "th,td{border:1px solid #d0d7de;padding:4px 6px;vertical-align:top;"
+    "text-align:left}th{background:#f6f8fa}"
+    "img{max-width:100%;border:1px solid #d0d7de}"
+    "code{background:#f6f8fa;padding:0 3px;border-radius:3px}"
+    + "".join(f".v-{v}{{color:{c};font-weight:600}}" for v, c in _COLORS.items())
+)
+
+
+def render_html(markdown: str, base: pathlib.Path, title: str) -> str:
+    """``markdown`` as a self-contained HTML page (CommonMark + tables).
+
+    Rendered by markdown-it-py; every image whose file exists under ``base``
+    is embedded as a base64 data URI.
+    """
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    tokens = md.parse(markdown)
+    for tok in tokens:
+        for child in tok.children or ():
+            if child.type == "image":
+                src = str(child.attrGet("src") or "")
+                path = base / src
+                if src and path.is_file():
+                    data = base64.b64encode(path.read_bytes()).decode("ascii")
+                    child.attrSet("src", f"data:image/png;base64,{data}")
+    body = md.renderer.render(tokens, md.options, {})
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body>\n{body}</body></html>\n"
     )
 
 
@@ -523,11 +607,10 @@ def write_report(
     """Draw every figure and write ``report.md`` / ``report.html`` of a results dir.
 
     Args:
-        out_dir: A results directory of ``python -m montecarlo.run`` (with
-            ``results.sqlite`` and/or experiment JSON files).
-        confidence: Level of every interval and test (``alpha = 1 -
-            confidence``) and of ``c*``. Defaults to ``0.95``.
-        c: User-given constant for the bound curves and the "bound holds at c"
+        out_dir: A results directory of ``python -m montecarlo.run``.
+        confidence: ``1 - alpha`` of every test (family-wise) and the level of
+            ``c*`` and of the bands. Defaults to ``0.95``.
+        c: User-given constant for the bound curves and the user-constant
             claims. Defaults to ``1.0``.
 
     Returns:
@@ -539,52 +622,30 @@ def write_report(
     """
     out = _check_args(out_dir, confidence, c)
     run = load_run(out, confidence=confidence)
-    fig_dir = out / "figures"
-    records, notes = make_figures(run, fig_dir, c=c, confidence=confidence)
-    drawn = {r.name for r in records}
-    pair = orthogonal_gaussian_pair(run) if run.spec is not None else None
-    pair_names = {pair[0].name, pair[1].name} if pair else set()
-
-    def figure_for(kind: str, group: GroupTrials | None) -> str | None:
-        if kind == "trend":
-            if (
-                group is not None
-                and group.name in pair_names
-                and ("theorem_6_1_vs_gaussian" in drawn)
-            ):
-                return "theorem_6_1_vs_gaussian"
-            return "confusion_vs_architecture"
-        if kind == "c_star":
-            return "c_star_sweep"
-        return theorem_figure_name(kind.removeprefix("bound:"))
-
-    claims = monte_carlo_claims(run, figure_for, c=c, confidence=confidence)
-    for name, result in run.experiments.items():
-        claims += experiment_claims(name, result)
-
-    doc = _Doc()
+    records, notes = make_figures(run, out / "figures", c=c, confidence=confidence)
+    figs = _Figures(run, {r.name for r in records})
+    claims = collect(run, c=c, confidence=confidence)
     title = (
         f"Gradient confusion verification report: {run.spec.title}"
         if run.spec is not None
         else "Gradient confusion verification report"
     )
-    doc.heading(1, title)
-    doc.para(
+    parts = [
+        f"# {_esc(title)}\n",
         "Generated from the stored results of this directory, nothing recomputed "
         f"(regenerate with `python -m figures {out}`); confidence {confidence:g}, "
-        f"user-given constant c = {fmt_num(c)}. Figures are in figures/ as PNG and PDF."
-    )
-    _config_section(doc, run)
-    _claims_section(doc, claims, drawn)
-    doc.heading(2, "Figures")
-    for rec in records:
-        doc.figure(rec)
-    _details_section(doc, run, confidence)
-    _methods_section(doc, confidence, c)
+        f"user-given constant c = {fmt_num(c)}.\n",
+        _summary_section(claims),
+        _claims_section(claims, figs),
+        _figures_section(records),
+        _config_section(run),
+        _details_section(run, confidence),
+        _methods_section(confidence, c),
+    ]
     if notes:
-        doc.heading(2, "Not drawn")
-        doc.bullets(notes)
+        parts.append("## Not drawn\n\n" + "\n".join(f"- {_esc(n)}" for n in notes))
+    text = "\n".join(p for p in parts if p) + "\n"
     md_path = out / "report.md"
-    md_path.write_text("\n".join(doc.md))
-    (out / "report.html").write_text(doc.render_html(title))
+    md_path.write_text(text)
+    (out / "report.html").write_text(render_html(text, out, title))
     return md_path

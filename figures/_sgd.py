@@ -71,8 +71,10 @@ def _ci_band(ax: Axes, x: np.ndarray, ci: dict, color: str, label: str) -> None:
 
 
 def _verdict_suffix(entry: dict, key: str) -> str:
-    v = entry["verdicts"].get(key)
-    return f" [{v['verdict']}]" if v else ""
+    """``" [bound/mean >= 1.01]"``: how loose the bound is on this instance."""
+    e = entry["evidence"].get(key)
+    ratio = None if e is None else e["bound_over_mean"]
+    return "" if ratio is None else f" [bound/mean ≥ {ratio:.3g}]"
 
 
 def _instance_figure(entry: dict, out_dir: pathlib.Path) -> list[pathlib.Path]:

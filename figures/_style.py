@@ -20,7 +20,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
-from montecarlo import Config
+from bounds import STATEMENTS as BOUND_STATEMENTS
+from montecarlo._config import Config
+from montecarlo._statements import statement_of as _statement_of
 
 __all__ = [
     "DPI",
@@ -41,15 +43,11 @@ __all__ = [
 
 DPI = 130
 
-STATEMENTS = ("4.1 part 2", "4.1 part 1", "5.1", "corollary_5.1", "6.1")
+STATEMENTS = tuple(BOUND_STATEMENTS)
 """The probability bounds, in report order (Theorem 4.1 has two parts)."""
 
 STATEMENT_TITLES = {
-    "4.1 part 2": "Theorem 4.1 part 2 (Gaussian init, sphere data)",
-    "4.1 part 1": "Theorem 4.1 part 1 (Gaussian init, one fixed dataset)",
-    "5.1": "Theorem 5.1 (small weights, Assumption 1)",
-    "corollary_5.1": "Corollary 5.1 (a point of the ball B_r around small weights)",
-    "6.1": "Theorem 6.1 (orthogonal linear network)",
+    **{k: s.full_title for k, s in BOUND_STATEMENTS.items()},
     None: "no bound (contrast ensemble)",
 }
 
@@ -126,16 +124,9 @@ def save_figure(
 
 
 def statement_of(config: Config) -> str | None:
-    """The probability bound a configuration tests, or ``None`` (no bound).
-
-    ``"4.1 part 1"`` for Theorem 4.1 with ``fixed_data``, ``"4.1 part 2"``
-    for Theorem 4.1 on fresh sphere data; otherwise ``config.theorem``.
-    """
-    if config.theorem == "4.1":
-        return "4.1 part 1" if config.fixed_data else "4.1 part 2"
-    if config.theorem == "none":
-        return None
-    return config.theorem
+    """The key of the statement a configuration tests, or ``None`` (no bound)."""
+    st = _statement_of(config)
+    return None if st is None else st.key
 
 
 def statement_color(statement: str | None) -> str:

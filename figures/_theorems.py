@@ -19,8 +19,6 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from bounds import ProbabilityBound
-from figures._claims import bound_for, in_domain
-from figures._run import GroupTrials, StoredRun
 from figures._style import (
     AXIS_LABELS,
     STATEMENT_TITLES,
@@ -35,7 +33,11 @@ from figures._style import (
     statement_of,
     value_colors,
 )
-from montecarlo import estimates
+from montecarlo._config import Config
+from montecarlo._estimates import estimates
+from montecarlo._results import GroupTrials, StoredRun
+from montecarlo._statements import bound_at
+from montecarlo._statements import statement_of as _statement
 
 __all__ = ["theorem_figure_name", "plot_theorem", "plot_c_star"]
 
@@ -60,6 +62,11 @@ def _subset(n: int) -> list[int]:
     if n <= MAX_CURVES:
         return list(range(n))
     return sorted({round(i * (n - 1) / (MAX_CURVES - 1)) for i in range(MAX_CURVES)})
+
+
+def _in_domain(config: Config, eta: np.ndarray) -> np.ndarray:
+    """Where the configuration's bound is stated (``eta > eta_min``)."""
+    return _statement(config).in_domain(eta)
 
 
 def _fixed_text(group: GroupTrials) -> str:
@@ -106,9 +113,9 @@ def _eta_range(
             highs.append(1.5 * s.binding_eta)
             lows.append(s.binding_eta / 10)
         g = spec.eta.values()
-        g = g[in_domain(config, g)]
+        g = g[_in_domain(config, g)]
         if g.size:
-            prob, _ = _clipped(bound_for(config, g, c))
+            prob, _ = _clipped(bound_at(config, g, c))
             half = g[prob >= 0.5]
             if half.size:
                 highs.append(1.5 * half[0])
@@ -177,18 +184,16 @@ def _draw_group(
             alpha=0.7,
             ls="-.",
         )
-        dom = in_domain(config, grid)
+        dom = _in_domain(config, grid)
         g = grid[dom]
         for const, style in ((c_star, "--"), (c, ":")):
             if not finite_positive(const) or not g.size:
                 continue
-            prob, fail_b = _clipped(bound_for(config, g, const))
+            prob, fail_b = _clipped(bound_at(config, g, const))
             ax_p.plot(g, prob, color=color, ls=style, lw=1.5)
             ax_f.plot(g, fail_b, color=color, ls=style, lw=1.5)
         if s is not None and finite_positive(c_star) and math.isfinite(s.binding_eta):
-            prob, fail_b = _clipped(
-                bound_for(config, np.array([s.binding_eta]), c_star)
-            )
+            prob, fail_b = _clipped(bound_at(config, np.array([s.binding_eta]), c_star))
             ax_p.plot(
                 [s.binding_eta],
                 prob,

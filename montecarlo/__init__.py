@@ -16,17 +16,18 @@ Public API:
   ``DaskExecutor`` and ``dask_client`` to run chunks on a Dask cluster;
 - results: ``load_results`` (per-trial DataFrame), ``TRIAL_COLUMNS``,
   ``MINIBATCH_COLUMNS``, ``estimates`` (P(eta) with Clopper-Pearson
-  intervals), ``theorem_summary`` (c* and the bound at c* per configuration),
-  ``bound_params`` / ``BOUND_FUNCTIONS`` (the bound a configuration tests);
+  intervals), ``theorem_summary`` (c* and the bound at c* per configuration);
 - SGD under confusion (Theorems 3.1, 3.2, Figure 1): ``check_theorems``,
   ``scan_printed_theorem_3_2``, ``figure1_experiment``, ``run_sgd_check``,
-  ``run_figure1``, ``bound_verdict``, ``mean_ci`` and their result types;
+  ``run_figure1``, ``mean_ci`` and their result types;
 - trained networks on real data (Figures 2-4 at small scale): ``run_real_data``.
 
 The command line is ``python -m montecarlo.run`` (see ``--help``).
 """
 
 __all__: list[str] = []
+
+import montecarlo._kernel_cache  # noqa: F401  (before any kernel: cache keys)
 
 # --- samplers ---
 from montecarlo._samplers import (
@@ -65,13 +66,7 @@ from montecarlo._config import (
 )
 from montecarlo._dask import DaskExecutor, dask_client
 from montecarlo._engine import Progress, iter_run, run_sweep
-from montecarlo._estimates import (
-    BOUND_FUNCTIONS,
-    ConfigSummary,
-    bound_params,
-    estimates,
-    theorem_summary,
-)
+from montecarlo._estimates import ConfigSummary, estimates, theorem_summary
 from montecarlo._rng import PhiloxStream, stream_key
 from montecarlo._stats import MINIBATCH_COLUMNS, TRIAL_COLUMNS
 from montecarlo._store import load_results
@@ -91,9 +86,7 @@ __all__ += [
     "Progress",
     "iter_run",
     "run_sweep",
-    "BOUND_FUNCTIONS",
     "ConfigSummary",
-    "bound_params",
     "estimates",
     "theorem_summary",
     "PhiloxStream",
@@ -106,10 +99,8 @@ __all__ += [
 # --- experiments: SGD (Theorems 3.1, 3.2, Figure 1) and real data (Figures 2-4) ---
 from montecarlo._real_data import run_real_data
 from montecarlo._sgd_check import (
-    BoundVerdict,
     MeanCI,
     TheoremCheck,
-    bound_verdict,
     check_theorems,
     figure1_experiment,
     mean_ci,
@@ -120,10 +111,8 @@ from montecarlo._sgd_check import (
 
 __all__ += [
     "run_real_data",
-    "BoundVerdict",
     "MeanCI",
     "TheoremCheck",
-    "bound_verdict",
     "check_theorems",
     "figure1_experiment",
     "mean_ci",

@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from montecarlo._experiments import EXPERIMENTS, option_problems
+
 __all__ = [
     "Config",
     "Spec",
@@ -59,6 +61,8 @@ __all__ = [
     "WEIGHT_NAMES",
     "THEOREMS",
     "EXPERIMENTS",
+    "MAX_SEED",
+    "MAX_TRIALS",
 ]
 
 ACTIVATION_NAMES = ("relu", "tanh", "sigmoid", "identity")
@@ -73,16 +77,27 @@ LABEL_NAMES = (
 )
 WEIGHT_NAMES = ("gaussian", "orthogonal", "small", "ball", "orthogonal_linear")
 THEOREMS = ("4.1", "5.1", "6.1", "corollary_5.1", "none")
-EXPERIMENTS = ("sgd_check", "figure1", "real_data")
+MAX_SEED = 2**63 - 1
+"""Largest run seed: the store keeps it as a SQLite INTEGER (signed 64-bit)."""
+MAX_TRIALS = 10**7
+"""Most trials of one configuration: the store holds about 150 bytes per trial
+(1.5 GB at this limit) and planning a run holds the indices in memory."""
 
 
 class SpecError(ValueError):
-    """Every problem found in a spec, each as ``key.path: message``."""
+    """Every problem found in a spec, each as ``key.path: message``.
+
+    One problem is one line (``source: key.path: message``); several are
+    listed one per line under a count.
+    """
 
     def __init__(self, problems: Sequence[str], source: str = "spec") -> None:
         self.problems = list(problems)
+        if len(self.problems) == 1:
+            super().__init__(f"{source}: {self.problems[0]}")
+            return
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{len(self.problems)} problem(s) in {source}:\n{lines}")
+        super().__init__(f"{len(self.problems)} problems in {source}:\n{lines}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +131,7 @@ class Config:
         fixed_data: Draw the data (and labels) once per configuration and
             reuse them in every trial (Theorem 4.1 part 1).
         batch_sizes: Mini-batch sizes ``B`` whose Gram statistics are recorded
-            too (each must divide ``n``).
+            too (each must divide ``n`` and be at most ``n / 2``).
         trials: Number of Monte Carlo trials (not part of the content hash).
     """
 
@@ -203,13 +218,22 @@ def _check_value(key: str, value: Any, path: str) -> list[str]:
         "labels": LABEL_NAMES,
         "weights": WEIGHT_NAMES,
     }
-    minimum = {"n": 2, "d": 1, "depth": 1, "width": 1, "teacher_width": 1, "trials": 1}
+    minimum = {"n": 2, "d": 1, "depth": 1, "width": 1, "teacher_width": 1}
     if key in choices:
         if value not in choices[key]:
             return [f"{path}: must be one of {list(choices[key])}, got {value!r}"]
     elif key in minimum:
         if not is_int(value) or value < minimum[key]:
-            return [f"{path}: must be an integer >= {minimum[key]}, got {value!r}"]
+            return [
+                f"{path}: must be an integer >= {minimum[key]}, got {value!r}"
+                + _float_hint(value)
+            ]
+    elif key == "trials":
+        if not is_int(value) or not 1 <= value <= MAX_TRIALS:
+            return [
+                f"{path}: must be an integer in [1, {MAX_TRIALS}], got {value!r}"
+                + _float_hint(value)
+            ]
     elif key in ("output_activation", "fixed_data"):
         if not isinstance(value, bool):
             return [f"{path}: must be true or false, got {value!r}"]
@@ -228,6 +252,13 @@ def _check_value(key: str, value: Any, path: str) -> list[str]:
     return []
 
 
+def _float_hint(value: Any) -> str:
+    """A note for whole numbers written as floats (TOML's ``1e13`` is a float)."""
+    if isinstance(value, float) and value.is_integer():
+        return " (a float: write the integer without a decimal point or exponent)"
+    return ""
+
+
 def _check_batch_sizes(value: Any, path: str) -> list[str]:
     if not isinstance(value, list):
         return [f"{path}: must be a list of integers >= 1, got {value!r}"]
@@ -241,8 +272,11 @@ def _check_config(cfg: Config, path: str) -> list[str]:
     """Cross-field problems of one expanded configuration."""
     problems = [
         f"{path}.batch_sizes: {b} does not divide n = {cfg.n}"
-        for b in cfg.batch_sizes
         if cfg.n % b
+        else f"{path}.batch_sizes: {b} leaves a single mini-batch of n = {cfg.n} "
+        f"samples (a mini-batch size must be at most n / 2 = {cfg.n // 2})"
+        for b in cfg.batch_sizes
+        if cfg.n % b or 2 * b > cfg.n
     ]
     if cfg.weights == "orthogonal_linear":
         if (cfg.activation, cfg.loss, cfg.output_activation) != (
@@ -314,6 +348,9 @@ class Spec:
         experiments: Named non-Monte-Carlo experiments to run too.
         seed: Default seed (the CLI's ``--seed`` overrides it).
         text: The TOML source.
+        options: Experiment name -> its options table, validated
+            (:mod:`montecarlo._experiments`; e.g. ``[real_data_cnn]``, the CNN
+            experiment's plan).
     """
 
     name: str
@@ -324,15 +361,26 @@ class Spec:
     experiments: tuple[str, ...]
     seed: int
     text: str
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def configs(self) -> list[tuple[str, Config]]:
         """All ``(group, config)`` pairs in spec order."""
         return [(g, c) for g, cs in self.groups.items() for c in cs]
 
     def with_trials(self, trials: int) -> Spec:
-        """The same spec with every configuration's ``trials`` replaced."""
-        if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-            raise ValueError(f"trials must be an integer >= 1, got {trials!r}")
+        """The same spec with every configuration's ``trials`` replaced.
+
+        Raises:
+            ValueError: If ``trials`` is not an integer in ``[1, MAX_TRIALS]``.
+        """
+        if (
+            isinstance(trials, bool)
+            or not isinstance(trials, int)
+            or not 1 <= trials <= MAX_TRIALS
+        ):
+            raise ValueError(
+                f"trials must be an integer in [1, {MAX_TRIALS}], got {trials!r}"
+            )
         groups = {
             g: [dataclasses.replace(c, trials=trials) for c in cs]
             for g, cs in self.groups.items()
@@ -348,6 +396,7 @@ def parse_spec(text: str, name: str = "spec", source: str = "spec") -> Spec:
         raise SpecError([f"not valid TOML: {exc}"], source) from None
     problems: list[str] = []
     top_keys = {"title", "seed", "eta", "defaults", "configs", "experiments"}
+    top_keys |= set(EXPERIMENTS)  # an experiment's options table
     for key in doc:
         if key not in top_keys:
             problems.append(f"{key}: unknown key (allowed: {sorted(top_keys)})")
@@ -355,8 +404,11 @@ def parse_spec(text: str, name: str = "spec", source: str = "spec") -> Spec:
     if not isinstance(title, str):
         problems.append(f"title: must be a string, got {title!r}")
     seed = doc.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        problems.append(f"seed: must be an integer >= 0, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        problems.append(
+            f"seed: must be an integer in [0, 2^63 - 1 = {MAX_SEED}], got {seed!r}"
+            + _float_hint(seed)
+        )
         seed = 0
     eta = EtaGrid()
     eta_doc = doc.get("eta", {})
@@ -392,11 +444,19 @@ def parse_spec(text: str, name: str = "spec", source: str = "spec") -> Spec:
             problems.append(
                 f"experiments[{i}]: must be one of {list(EXPERIMENTS)}, got {e!r}"
             )
+    options: dict[str, Any] = {}
+    for experiment in EXPERIMENTS:
+        if experiment in doc:
+            if experiment not in experiments:
+                problems.append(f"{experiment}: the experiment is not in experiments")
+            problems += option_problems(experiment, doc[experiment])
+            options[experiment] = doc[experiment]
     defaults = doc.get("defaults", {})
     if not isinstance(defaults, Mapping):
         problems.append(f"defaults: must be a table, got {defaults!r}")
         defaults = {}
-    problems += _check_table(defaults, "defaults", allow_lists=True)
+    defaults_problems = _check_table(defaults, "defaults", allow_lists=True)
+    problems += defaults_problems
     groups: dict[str, list[Config]] = {}
     axes: dict[str, list[str]] = {}
     configs_doc = doc.get("configs", {})
@@ -416,7 +476,7 @@ def parse_spec(text: str, name: str = "spec", source: str = "spec") -> Spec:
             continue
         group_problems = _check_table(table, path, allow_lists=True)
         problems += group_problems
-        if group_problems:
+        if group_problems or defaults_problems:  # expand only valid tables
             continue
         merged = {**defaults, **table}
         grid = [
@@ -444,6 +504,7 @@ def parse_spec(text: str, name: str = "spec", source: str = "spec") -> Spec:
         experiments=tuple(experiments),
         seed=seed,
         text=text,
+        options=options,
     )
 
 
@@ -482,13 +543,23 @@ def load_spec(spec: str | Path) -> Spec:
 
     Raises:
         SpecError: Listing every problem in the spec.
-        ValueError: If ``spec`` names neither a bundled spec nor a file.
+        ValueError: If ``spec`` names neither a bundled spec nor a readable
+            file (a directory is named as such).
     """
     path = Path(spec)
+    if path.is_dir():
+        raise ValueError(
+            f"spec must be a TOML file or a bundled spec name, got {str(path)!r}, "
+            "which is a directory"
+        )
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise ValueError(f"spec file {str(path)!r} does not exist")
-        return parse_spec(path.read_text(), name=path.stem, source=str(path))
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"spec file {str(path)!r} cannot be read: {exc}") from None
+        return parse_spec(text, name=path.stem, source=str(path))
     names = bundled_specs()
     if str(spec) not in names:
         raise ValueError(

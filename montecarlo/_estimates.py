@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 import bounds
+from bounds import informative_length
 from montecarlo._config import Config, Spec
+from montecarlo._statements import bound_kwargs, statement_of
 
 __all__ = [
     "STATISTICS",
-    "BOUND_FUNCTIONS",
-    "bound_params",
     "estimates",
     "theorem_summary",
     "ConfigSummary",
@@ -121,19 +121,6 @@ def estimates(
     return pd.DataFrame(rows, columns=cols)
 
 
-def _informative(grid: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The grid up to and including its first point at which no trial fails.
-
-    Beyond that point the failure count stays 0, so the upper limit ``U`` stays
-    at its zero-failure value while the theorem's exponent grows like
-    ``eta^2``: every further point would lower ``c*`` by the grid's reach
-    alone, not by anything the data show.
-    """
-    k = _failures(values, grid)
-    zero = np.flatnonzero(k == 0)
-    return grid if zero.size == 0 else grid[: zero[0] + 1]
-
-
 @dataclasses.dataclass(frozen=True)
 class ConfigSummary:
     """What the Monte Carlo says about one configuration against its theorem.
@@ -168,47 +155,6 @@ class ConfigSummary:
     p_binding: float
     bound_at_c_star: float
     note: str
-
-
-BOUND_FUNCTIONS = {
-    "4.1": bounds.theorem_4_1,
-    "5.1": bounds.theorem_5_1,
-    "corollary_5.1": bounds.corollary_5_1,
-    "6.1": bounds.theorem_6_1,
-}
-
-
-def bound_params(config: Config) -> tuple[str, dict] | None:
-    """The statement a configuration tests and its bound's keyword arguments.
-
-    Theorem 4.1 is part 1 for ``fixed_data`` configurations, else part 2, with
-    ``c1=None`` (its ``beta exp(-c1 kappa^2 l^2)`` term dropped, the smallest
-    ``c*`` over all ``c1``).
-
-    Returns:
-        ``(key, params)`` with ``key`` in :data:`BOUND_FUNCTIONS` and ``params``
-        everything but ``eta`` and ``c``, or None for ``theorem = "none"``.
-    """
-    c = config
-    if c.theorem == "4.1":
-        part = 1 if c.fixed_data else 2
-        params = dict(
-            n=c.n,
-            d=c.d,
-            width=c.max_width,
-            depth=c.depth,
-            kappa=c.kappa,
-            c1=None,
-            part=part,
-        )
-        return "4.1", params
-    if c.theorem == "5.1":
-        return "5.1", dict(n=c.n, d=c.d, depth=c.depth)
-    if c.theorem == "corollary_5.1":
-        return "corollary_5.1", dict(n=c.n, d=c.d, depth=c.depth, r=c.r)
-    if c.theorem == "6.1":
-        return "6.1", dict(n=c.n, d=c.d)
-    return None
 
 
 def theorem_summary(
@@ -250,22 +196,20 @@ def theorem_summary(
                 p_ref, ci_ref = math.nan, (math.nan, math.nan)
             c_star = b_eta = p_bind = bound = math.nan
             note = ""
-            tp = bound_params(config)
-            if tp is None:
+            st = statement_of(config)
+            if st is None:
                 note = "no probability bound for this configuration"
             elif t == 0:
                 note = "no finite trials"
             else:
-                key, params = tp
-                g = grid[grid > 4] if params.get("part") == 1 else grid
-                g = _informative(g, vals)
+                params = bound_kwargs(config)
+                g = grid[st.in_domain(grid)]
+                k = _failures(vals, g)
+                g, k = g[: informative_length(k)], k[: informative_length(k)]
                 if g.size == 0:
-                    note = "Theorem 4.1 part 1 needs eta > 4: grid has none"
+                    note = f"{st.title} needs eta > {st.eta_min:g}: the grid has none"
                 else:
-                    k = _failures(vals, g)
-                    res = bounds.implied_constant(
-                        key, g, k, t, confidence=confidence, **params
-                    )
+                    res = st.implied_constant(g, k, t, params, confidence=confidence)
                     c_star = res.c_star
                     note = " ".join(res.notes)
                     if res.binding_index is not None:

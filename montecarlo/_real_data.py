@@ -31,6 +31,9 @@ Protocol (the paper's, scaled down; every choice fixed before looking at trends)
 
 Each run is a pure function of its specification; runs are spread over worker
 processes (one torch thread each), and the results do not depend on how many.
+Every finished run is stored at once in ``OUT/real_data/runs/<run_id>.json``
+(:mod:`montecarlo._runs`), so a re-run resumes; each epoch prints one progress
+line, and Ctrl-C or SIGTERM leave no worker process or semaphore behind.
 """
 
 from __future__ import annotations
@@ -39,28 +42,34 @@ import argparse
 import contextlib
 import json
 import math
-import multiprocessing
 import os
 import pathlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import torch
-from scipy import stats
 from torch import nn
 
+from montecarlo._runs import (
+    Runner,
+    RunStore,
+    SerialRunner,
+    Task,
+    process_runner,
+    run_tasks,
+    sigterm_as_interrupt,
+    spec_hash,
+)
 from theory._torch_confusion import minibatch_confusion
 
 __all__ = ["run_real_data"]
 
 VARIANTS = ("plain", "bn", "skip", "bn+skip")
-_SIGNIFICANCE = 0.05
-_PERMUTATIONS = 9999
+_PROTOCOL = 1  # part of every run's hash; raise it when the protocol changes
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,14 @@ class _RunSpec:
     epochs: int
     batch_size: int
     pairs: int  # 0: no measurement (tuning run)
+
+    def content(self) -> dict[str, Any]:
+        """Plain JSON values: what ``run_id`` hashes."""
+        return {"experiment": "real_data", "protocol": _PROTOCOL} | asdict(self)
+
+    @property
+    def run_id(self) -> str:
+        return spec_hash(self.content())
 
 
 # ---------------------------------------------------------------------------
@@ -207,13 +224,14 @@ def _finite_or_none(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def _train(spec: _RunSpec) -> dict[str, Any]:
+def _train(spec: _RunSpec, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train one model with SGD; measure confusion each epoch if ``pairs > 0``.
 
     Returns plain values: per-epoch mean mini-batch training loss (``E``
     entries), per-epoch minimum cosine (``E + 1`` entries, index 0 at
     initialization) and the cosines of every measurement; ``None`` where a value
     is not finite. A run whose loss becomes non-finite stops (``diverged``).
+    ``log`` receives one line per finished epoch.
     """
     X, y = _digits()
     init, order, measure = _streams(spec)
@@ -240,6 +258,7 @@ def _train(spec: _RunSpec) -> dict[str, Any]:
     if spec.pairs:
         cosines.append(measure_now())
     diverged = False
+    started = time.perf_counter()
     for epoch in range(spec.epochs):
         if epoch in drops:
             for group in opt.param_groups:
@@ -258,9 +277,21 @@ def _train(spec: _RunSpec) -> dict[str, Any]:
         losses.append(_finite_or_none(mean))
         if not math.isfinite(mean):
             diverged = True
-            break
-        if spec.pairs:
+        elif spec.pairs:
             cosines.append(measure_now())
+        if log is not None:
+            line = f"{spec.model.key} " + (
+                f"tuning lr {spec.lr:g}"
+                if spec.replicate < 0
+                else f"rep {spec.replicate} lr {spec.lr:g}"
+            )
+            line += f": epoch {epoch + 1}/{spec.epochs} loss {mean:.4g}"
+            if spec.pairs and not diverged:
+                low = min((c for c in cosines[-1] if c is not None), default=math.nan)
+                line += f" min cos {low:+.3f}"
+            log(line + f" ({time.perf_counter() - started:.1f} s)")
+        if diverged:
+            break
     minima = [min((c for c in cs if c is not None), default=None) for cs in cosines]
     return {
         "model": spec.model.key,
@@ -276,33 +307,21 @@ def _train(spec: _RunSpec) -> dict[str, Any]:
     }
 
 
-def _worker_init() -> None:
-    torch.set_num_threads(1)
+def _task(payload: tuple[_RunSpec, bool]) -> dict[str, Any]:
+    """One run as a task of :mod:`montecarlo._runs` (prints its epochs if asked)."""
+    spec, progress = payload
+    log = (lambda line: print(f"  {line}", flush=True)) if progress else None
+    return _train(spec, log)
 
 
 @contextlib.contextmanager
-def _runner(workers: int) -> Iterator[Callable[[list[_RunSpec]], list[dict[str, Any]]]]:
-    """A map over run specs, in order; results are independent of ``workers``.
-
-    One worker runs in this process; more start a pool of spawned processes
-    (one torch thread each) that serves every call until the context ends.
-    """
+def _runner(workers: int) -> Iterator[Runner]:
+    """This process for one worker, else a pool of spawned processes."""
     if workers == 1:
-        yield lambda specs: [_train(s) for s in specs]
+        yield SerialRunner()
         return
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as ex:
-
-        def run_all(specs: list[_RunSpec]) -> list[dict[str, Any]]:
-            # Longest runs first so that no worker idles at the end.
-            order = sorted(range(len(specs)), key=lambda i: -_cost(specs[i]))
-            done = ex.map(_train, [specs[i] for i in order], chunksize=1)
-            out: list[dict[str, Any]] = [{} for _ in specs]
-            for i, result in zip(order, done, strict=True):
-                out[i] = result
-            return out
-
-        yield run_all
+    with process_runner(workers) as runner:
+        yield runner
 
 
 def _cost(spec: _RunSpec) -> float:
@@ -317,203 +336,155 @@ def _cost(spec: _RunSpec) -> float:
 # ---------------------------------------------------------------------------
 
 
-def _final(run: dict[str, Any], field: str) -> float:
-    """Last finite value of a run's curve; ``nan`` if the run diverged."""
+def _final(run: dict[str, Any], field: str) -> float | None:
+    """Last value of a run's curve; ``None`` if the run diverged or has none."""
     if run["diverged"]:
-        return math.inf if field == "loss" else math.nan
+        return None
     if field == "cosine_std":
         values = [c for c in run["cosines"][-1] if c is not None]
-        return float(np.std(values)) if len(values) > 1 else math.nan
+        return float(np.std(values)) if len(values) > 1 else None
     value = run[field][-1]
-    return math.nan if value is None else float(value)
+    return None if value is None else float(value)
 
 
-def _verdict(statistic: float, p: float, sign: int) -> tuple[str, str]:
-    if not math.isfinite(statistic) or not math.isfinite(p):
-        return "inconclusive", "statistic undefined (constant or missing values)"
-    if p >= _SIGNIFICANCE:
-        return "inconclusive", f"p = {p:.3g} >= {_SIGNIFICANCE}"
-    if np.sign(statistic) == sign:
-        return "consistent", f"predicted sign and p = {p:.3g} < {_SIGNIFICANCE}"
-    return "violated", f"opposite sign with p = {p:.3g} < {_SIGNIFICANCE}"
-
-
-def _spearman(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Spearman's rho along ``axis`` (Pearson correlation of mid-ranks)."""
-    ra = stats.rankdata(a, axis=axis)
-    rb = stats.rankdata(b, axis=axis)
-    ra = ra - ra.mean(axis=axis, keepdims=True)
-    rb = rb - rb.mean(axis=axis, keepdims=True)
-    num = (ra * rb).sum(axis=axis)
-    return num / np.sqrt((ra * ra).sum(axis=axis) * (rb * rb).sum(axis=axis))
-
-
-def _spearman_claim(
-    claim: str,
-    xs: Sequence[float],
-    ys: Sequence[float],
-    sign: int,
-    figure: str,
-    rng: np.random.Generator,
-) -> dict[str, Any]:
-    """Spearman rank correlation with a two-sided permutation p-value."""
-    x, v = np.asarray(xs, float), np.asarray(ys, float)
-    keep = ~np.isnan(v)
-    x, v = x[keep], v[keep]
-    dropped = int((~keep).sum())
-    if x.size < 3 or np.unique(x).size < 2 or np.unique(v).size < 2:
-        rho, p = math.nan, math.nan
-    else:
-        res = stats.permutation_test(
-            (x, v),
-            _spearman,
-            permutation_type="pairings",
-            vectorized=True,
-            n_resamples=_PERMUTATIONS,
-            rng=rng,
-        )
-        rho, p = float(res.statistic), float(res.pvalue)
-    verdict, reason = _verdict(rho, p, sign)
-    if dropped:
-        reason += f"; {dropped} run(s) without a finite value left out"
-    return {
-        "claim": claim,
-        "test": (
-            f"Spearman rho over {x.size} runs, two-sided permutation p "
-            f"({_PERMUTATIONS} resamples); predicted sign {'+' if sign > 0 else '-'}"
-        ),
-        "statistic": _finite_or_none(rho),
-        "ci_or_p": _finite_or_none(p),
-        "verdict": verdict,
-        "reason": reason,
-        "figure": figure,
-    }
-
-
-def _paired_claim(
-    claim: str,
-    treated: Sequence[float],
-    control: Sequence[float],
-    sign: int,
-    figure: str,
-) -> dict[str, Any]:
-    """Wilcoxon signed-rank test of ``treated - control`` over matched runs."""
-    diff = np.asarray(treated, float) - np.asarray(control, float)
-    keep = ~np.isnan(diff)
-    dropped = int((~keep).sum())
-    diff = diff[keep]
-    if diff.size < 2 or np.all(diff == 0):
-        median, p = math.nan, math.nan
-    else:
-        median = float(np.median(diff))
-        p = float(stats.wilcoxon(diff).pvalue)
-    verdict, reason = _verdict(median, p, sign)
-    if dropped:
-        reason += f"; {dropped} pair(s) without a finite difference left out"
-    return {
-        "claim": claim,
-        "test": (
-            f"Wilcoxon signed-rank over {diff.size} (depth, replicate) pairs, "
-            "two-sided p; statistic = median difference; predicted sign "
-            f"{'+' if sign > 0 else '-'}"
-        ),
-        "statistic": _finite_or_none(median),
-        "ci_or_p": _finite_or_none(p),
-        "verdict": verdict,
-        "reason": reason,
-        "figure": figure,
-    }
+_METRICS = {
+    "loss": "final_train_loss",
+    "min_cosine": "final_min_cosine",
+    "cosine_std": "final_cosine_spread",
+}
 
 
 def _claims(
-    runs: list[dict[str, Any]], settings: _Settings, rng: np.random.Generator
-) -> list[dict[str, Any]]:
+    runs: list[dict[str, Any]], settings: _Settings
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The claims with their directions, and per claim the arrays its test needs.
+
+    The same schema as the CNN experiment (:mod:`montecarlo._cnn_experiment`),
+    turned into claim rows by :mod:`montecarlo.claims` (no test is run
+    here). A diverged run has no final value (``None``); its training loss
+    ranks worst (``missing = "worst"``), its other metrics are left out.
+    The "deeper half" comparisons of the variants' minimum cosine were added
+    after a first run and are marked so (``prespecified = False``).
+    """
     by_key = {(r["model"], r["replicate"]): r for r in runs}
 
     def run(width: int, depth: int, variant: str, rep: int) -> dict[str, Any]:
         return by_key[(_Model(width, depth, variant).key, rep)]
 
     reps = range(settings.replicates)
-    depth_runs = [
-        (d, run(settings.width, d, "plain", k)) for d in settings.depths for k in reps
-    ]
-    width_runs = [
-        (w, run(w, settings.width_depth, "plain", k))
-        for w in settings.widths
-        for k in reps
-    ]
-    rows = []
-    for field, what, sign_depth in (
-        ("min_cosine", "a lower final minimum gradient cosine", -1),
-        ("loss", "a higher final training loss", +1),
-        ("cosine_std", "final cosines spread more widely around 0", +1),
-    ):
-        figure = "real_data_depth"
-        rows.append(
-            _spearman_claim(
-                f"Deeper plain MLPs (width {settings.width}) have {what}",
-                [d for d, _ in depth_runs],
-                [_final(r, field) for _, r in depth_runs],
-                sign_depth,
-                figure,
-                rng,
+    specs: list[dict[str, Any]] = []
+    data: dict[str, dict[str, Any]] = {}
+
+    def add(spec: dict[str, Any], arrays: dict[str, Any]) -> None:
+        spec.setdefault("prespecified", True)
+        spec["missing"] = "worst" if spec["metric"] == "final_train_loss" else "drop"
+        specs.append(spec)
+        data[spec["id"]] = arrays
+
+    sweeps = (
+        (
+            "depth",
+            settings.depths,
+            lambda d, k: run(settings.width, d, "plain", k),
+            f"plain MLPs (width {settings.width})",
+        ),
+        (
+            "width",
+            settings.widths,
+            lambda w, k: run(w, settings.width_depth, "plain", k),
+            f"plain MLPs (depth {settings.width_depth})",
+        ),
+    )
+    words = {
+        ("depth", "min_cosine"): (
+            "decreasing",
+            "Deeper {who} end with a lower minimum gradient cosine",
+        ),
+        ("depth", "loss"): (
+            "increasing",
+            "Deeper {who} end with a higher training loss",
+        ),
+        ("depth", "cosine_std"): (
+            "increasing",
+            "Deeper {who} end with cosines spread more widely around 0",
+        ),
+        ("width", "min_cosine"): (
+            "increasing",
+            "Wider {who} end with a higher minimum gradient cosine",
+        ),
+        ("width", "loss"): ("decreasing", "Wider {who} end with a lower training loss"),
+        ("width", "cosine_std"): (
+            "decreasing",
+            "Wider {who} end with cosines concentrated more around 0",
+        ),
+    }
+    for axis, values, get, who in sweeps:
+        sel = [(v, get(v, k)) for v in values for k in reps]
+        for field in ("min_cosine", "loss", "cosine_std"):
+            direction, text = words[(axis, field)]
+            add(
+                {
+                    "id": f"{axis}_{field}",
+                    "statement": text.format(who=who),
+                    "axis": axis,
+                    "metric": _METRICS[field],
+                    "direction": direction,
+                    "test": "spearman",
+                },
+                {"x": [v for v, _ in sel], "y": [_final(r, field) for _, r in sel]},
             )
-        )
-    for field, what, sign_width in (
-        ("min_cosine", "a higher final minimum gradient cosine", +1),
-        ("loss", "a lower final training loss", -1),
-        ("cosine_std", "final cosines concentrate more around 0", -1),
-    ):
-        rows.append(
-            _spearman_claim(
-                f"Wider plain MLPs (depth {settings.width_depth}) have {what}",
-                [w for w, _ in width_runs],
-                [_final(r, field) for _, r in width_runs],
-                sign_width,
-                "real_data_width",
-                rng,
-            )
-        )
     deep = [d for d in settings.depths if d >= float(np.median(settings.depths))]
     for variant in VARIANTS[1:]:
-
-        def matched(depths: Sequence[int], v: str = variant) -> list[tuple[Any, Any]]:
-            return [
-                (run(settings.width, d, v, k), run(settings.width, d, "plain", k))
+        for depths, scope, pre in (
+            (settings.depths, "", True),
+            (deep, f", deeper half (depth {', '.join(map(str, deep))})", False),
+        ):
+            pairs = [
+                (run(settings.width, d, variant, k), run(settings.width, d, "plain", k))
                 for d in depths
                 for k in reps
             ]
-
-        for depths, scope in (
-            (settings.depths, "of the same depth"),
-            (
-                deep,
-                f"of the same depth, deeper half (depth {', '.join(map(str, deep))})",
-            ),
-        ):
-            pairs = matched(depths)
-            rows.append(
-                _paired_claim(
-                    f"{variant} MLPs have a higher final minimum gradient cosine than "
-                    f"plain MLPs {scope}",
-                    [_final(a, "min_cosine") for a, _ in pairs],
-                    [_final(b, "min_cosine") for _, b in pairs],
-                    +1,
-                    "real_data_variants",
-                )
+            add(
+                {
+                    "id": f"{variant}_min_cosine{'' if pre else '_deep'}",
+                    "statement": f"{variant} MLPs end with a higher minimum gradient "
+                    f"cosine than plain MLPs of the same depth{scope}",
+                    "axis": "variant",
+                    "metric": "final_min_cosine",
+                    "direction": "greater",
+                    "test": "wilcoxon",
+                    "treated": variant,
+                    "control": "plain",
+                    "prespecified": pre,
+                },
+                {
+                    "treated": [_final(a, "min_cosine") for a, _ in pairs],
+                    "control": [_final(b, "min_cosine") for _, b in pairs],
+                },
             )
-        pairs = matched(settings.depths)
-        rows.append(
-            _paired_claim(
-                f"{variant} MLPs reach a lower final training loss than plain MLPs "
-                "of the same depth",
-                [_final(a, "loss") for a, _ in pairs],
-                [_final(b, "loss") for _, b in pairs],
-                -1,
-                "real_data_variants",
-            )
+        pairs = [
+            (run(settings.width, d, variant, k), run(settings.width, d, "plain", k))
+            for d in settings.depths
+            for k in reps
+        ]
+        add(
+            {
+                "id": f"{variant}_loss",
+                "statement": f"{variant} MLPs reach a lower final "
+                "training loss than plain MLPs of the same depth",
+                "axis": "variant",
+                "metric": "final_train_loss",
+                "direction": "less",
+                "test": "wilcoxon",
+                "treated": variant,
+                "control": "plain",
+            },
+            {
+                "treated": [_final(a, "loss") for a, _ in pairs],
+                "control": [_final(b, "loss") for _, b in pairs],
+            },
         )
-    return rows
+    return specs, data
 
 
 # ---------------------------------------------------------------------------
@@ -550,6 +521,8 @@ def run_real_data(
     seed: int = 0,
     quick: bool = False,
     workers: int | None = None,
+    fresh: bool = False,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Train MLPs on the digits and measure gradient confusion (Figures 2 to 4).
 
@@ -557,17 +530,16 @@ def run_real_data(
     depth, and the variants plain / bn / skip / bn+skip at every depth of the
     depth sweep (full run: depths 2, 4, 8, 16 at width 64; widths 16 to 256 at
     depth 8; 3 replicates; 30 epochs; ``K = 50`` pairs of ``B = 128``). The
-    protocol is in the module docstring. Each trend is stated as a claim and
-    tested across replicates: Spearman rank correlation with a permutation
-    p-value for depth and width, Wilcoxon signed-rank test of matched
-    (depth, replicate) differences for the variants (over all depths, and for
-    the minimum cosine also over the deeper half of the depths, the paper's
-    "deep nets"); a verdict is
-    "consistent" / "violated" when ``p < 0.05`` with the predicted / opposite
-    sign, else "inconclusive".
+    protocol is in the module docstring. Each trend is stated as a claim
+    (Spearman across replicates for depth and width; Wilcoxon signed-rank of
+    matched (depth, replicate) differences for the variants, over all depths
+    and, for the minimum cosine, over the deeper half too) and tested by
+    :mod:`montecarlo.claims`.
 
     Writes ``out_dir / "real_data.json"`` holding the returned dict (plain
-    lists, floats, strings; ``None`` for non-finite values).
+    lists, floats, strings; ``None`` for non-finite values). Each finished run
+    is stored at once in ``out_dir / "real_data" / "runs"``; a re-run computes
+    only the missing runs and returns the same result (but ``elapsed_seconds``).
 
     Args:
         out_dir: directory for the JSON (created if missing).
@@ -577,17 +549,23 @@ def run_real_data(
         workers: processes to spread the runs over (>= 1); ``None`` means
             ``min(2, os.cpu_count())``, or 1 when ``quick``. Results do not
             depend on it. Default None.
+        fresh: discard the stored runs first. Default False.
+        progress: print one line per finished epoch of every run (from the
+            process running it) and one per stored run. Default True.
 
     Returns:
         Dict with ``settings``, ``learning_rates`` (the selected rate per
         model), ``runs`` (one dict per measured run: ``loss`` per epoch,
         ``min_cosine`` per epoch from initialization, ``cosines`` of every
-        measurement), ``claims`` (rows ``claim, test, statistic, ci_or_p,
-        verdict, reason, figure``), ``elapsed_seconds`` and ``workers``.
+        measurement), ``prespecified_claims`` and ``claim_data`` (the claims
+        with their directions and the arrays their tests need, turned into
+        rows by :mod:`montecarlo.claims`), ``elapsed_seconds`` and ``workers``.
 
     Raises:
         ValueError: if ``seed`` is not an integer >= 0 or ``workers`` not an
             integer >= 1.
+        KeyboardInterrupt: on Ctrl-C or SIGTERM; finished runs stay stored and
+            no worker process is left behind.
     """
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
@@ -598,39 +576,58 @@ def run_real_data(
     out_dir = pathlib.Path(out_dir)
     settings = QUICK if quick else FULL
     started = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with _runner(workers) as run_all:
-            models = _models(settings)
-            tuning = [
-                _RunSpec(m, seed, -1, lr, settings.epochs, settings.batch_size, 0)
-                for m in models
-                for lr in settings.learning_rates
-            ]
-            tuned = run_all(tuning)
-            n_lr = len(settings.learning_rates)
-            chosen = {
-                m.key: _select_lr(tuned[i * n_lr : (i + 1) * n_lr])
-                for i, m in enumerate(models)
-            }
-            measured = [
-                _RunSpec(
-                    m,
-                    seed,
-                    k,
-                    chosen[m.key],
-                    settings.epochs,
-                    settings.batch_size,
-                    settings.pairs,
-                )
-                for m in models
-                for k in range(settings.replicates)
-            ]
-            runs = run_all(measured)
-    finally:
-        torch.set_num_threads(threads)
-    claims = _claims(runs, settings, np.random.default_rng(seed))
+    store = RunStore(out_dir / "real_data" / "runs")
+    if fresh:
+        store.clear()
+
+    def log(line: str) -> None:
+        if progress:
+            print(f"[real_data] {line}", flush=True)
+
+    def task(spec: _RunSpec) -> Task:
+        label = f"{spec.model.key} " + (
+            f"tuning lr {spec.lr:g}" if spec.replicate < 0 else f"rep {spec.replicate}"
+        )
+        return Task(
+            spec.run_id, spec.content(), _task, (spec, progress), label, _cost(spec)
+        )
+
+    with sigterm_as_interrupt(), _runner(workers) as runner:
+        models = _models(settings)
+        tuning = [
+            _RunSpec(m, seed, -1, lr, settings.epochs, settings.batch_size, 0)
+            for m in models
+            for lr in settings.learning_rates
+        ]
+        log(f"step-size tuning: {len(tuning)} runs; stored in {store.root}")
+        tuned = [
+            r["result"]
+            for r in run_tasks([task(s) for s in tuning], store, runner, log=log)
+        ]
+        n_lr = len(settings.learning_rates)
+        chosen = {
+            m.key: _select_lr(tuned[i * n_lr : (i + 1) * n_lr])
+            for i, m in enumerate(models)
+        }
+        measured = [
+            _RunSpec(
+                m,
+                seed,
+                k,
+                chosen[m.key],
+                settings.epochs,
+                settings.batch_size,
+                settings.pairs,
+            )
+            for m in models
+            for k in range(settings.replicates)
+        ]
+        log(f"measured runs: {len(measured)}")
+        runs = [
+            r["result"]
+            for r in run_tasks([task(s) for s in measured], store, runner, log=log)
+        ]
+    specs, data = _claims(runs, settings)
     result = {
         "experiment": "real_data",
         "dataset": "sklearn.datasets.load_digits (1797 x 64, 10 classes)",
@@ -644,22 +641,14 @@ def run_real_data(
             for s, r in zip(tuning, tuned, strict=True)
         },
         "runs": runs,
-        "claims": claims,
+        "prespecified_claims": specs,
+        "claim_data": data,
         "elapsed_seconds": time.perf_counter() - started,
         "workers": workers,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "real_data.json").write_text(json.dumps(result, allow_nan=False))
     return result
-
-
-def _format_claims(claims: list[dict[str, Any]]) -> str:
-    lines = []
-    for c in claims:
-        stat = "nan" if c["statistic"] is None else f"{c['statistic']:+.3f}"
-        p = "nan" if c["ci_or_p"] is None else f"{c['ci_or_p']:.3g}"
-        lines.append(f"[{c['verdict']:>12}] {c['claim']}: stat {stat}, p {p}")
-    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -670,13 +659,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument(
+        "--fresh", action="store_true", help="discard stored runs (default: resume)"
+    )
+    parser.add_argument(
         "--figures", action="store_true", help="also draw the figures into OUT_DIR"
     )
     args = parser.parse_args(argv)
     result = run_real_data(
-        args.out_dir, seed=args.seed, quick=args.quick, workers=args.workers
+        args.out_dir,
+        seed=args.seed,
+        quick=args.quick,
+        workers=args.workers,
+        fresh=args.fresh,
     )
-    print(_format_claims(result["claims"]))
+    from montecarlo.claims._section7 import section7_claims
+
+    for c in section7_claims(result, source="real_data"):
+        print(f"[{c.verdict:>12}] {c.claim}: {c.statistic}")
     print(f"elapsed {result['elapsed_seconds']:.1f} s on {result['workers']} worker(s)")
     if args.figures:
         from figures._real_data import plot_real_data

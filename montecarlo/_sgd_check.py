@@ -40,13 +40,12 @@ import numpy as np
 from scipy import stats
 
 import bounds
+from montecarlo.claims._tests import MeanAbove, mean_above, running_min_above
 from theory._sgd import ToyProblem, make_problem, sgd
 
 __all__ = [
-    "BoundVerdict",
     "MeanCI",
     "TheoremCheck",
-    "bound_verdict",
     "check_theorems",
     "figure1_experiment",
     "mean_ci",
@@ -57,15 +56,6 @@ __all__ = [
 
 MIN_RUNS = 30
 """Fewer runs give an ``"inconclusive"`` verdict (CLT intervals unreliable)."""
-
-VERDICTS = ("consistent", "violated", "inconclusive")
-
-_KEYS = ("theorem_3_1", "theorem_3_2_printed", "theorem_3_2_derived")
-_LABELS = {
-    "theorem_3_1": "Theorem 3.1",
-    "theorem_3_2_printed": "printed Theorem 3.2",
-    "theorem_3_2_derived": "derived Theorem 3.2",
-}
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
@@ -98,6 +88,7 @@ class MeanCI:
 
     Attributes:
         mean: column means over the finite samples, shape ``[K]``.
+        se: standard errors ``s / sqrt(m)`` of the means, shape ``[K]``.
         lower: lower confidence limits, shape ``[K]``.
         upper: upper confidence limits, shape ``[K]``.
         n: number of finite samples per column, shape ``[K]``.
@@ -107,6 +98,7 @@ class MeanCI:
     """
 
     mean: np.ndarray
+    se: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
     n: np.ndarray
@@ -162,152 +154,21 @@ def mean_ci(
     mean = xf.sum(axis=0) / safe_m
     var = (np.where(finite, x - mean, 0.0) ** 2).sum(axis=0) / np.maximum(m - 1, 1)
     z = float(stats.norm.ppf(1.0 - (1.0 - confidence) / (2.0 * comparisons)))
-    half = z * np.sqrt(var / safe_m)
+    se = np.sqrt(var / safe_m)
+    half = z * se
     ok = m >= 2
     lower = np.where(ok, mean - half, -np.inf)
     upper = np.where(ok, mean + half, np.inf)
     mean = np.where(m >= 1, mean, np.nan)
     return MeanCI(
         mean=mean,
+        se=np.where(ok, se, np.inf),
         lower=lower,
         upper=upper,
         n=m,
         n_nonfinite=int((~finite).sum()),
         confidence=confidence,
         comparisons=comparisons,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class BoundVerdict:
-    """Outcome of comparing a Monte Carlo curve with an upper bound.
-
-    Attributes:
-        verdict: ``"consistent"`` (upper limit <= bound at every ``T``),
-            ``"violated"`` (lower limit > bound at some ``T``) or
-            ``"inconclusive"`` (the bound lies inside an interval somewhere, or
-            too few runs).
-        first_violation_T: first ``T`` with lower limit > bound, else ``None``.
-        margin: ``lower - bound`` at that ``T``, else ``None``.
-        ratio: ``lower / bound`` at that ``T``, else ``None``.
-        slack: ``min_T bound / upper`` (``>= 1`` means the bound holds at every
-            ``T`` with the stated confidence).
-        reason: one sentence explaining the verdict.
-    """
-
-    verdict: str
-    first_violation_T: int | None
-    margin: float | None
-    ratio: float | None
-    slack: float
-    reason: str
-
-    def to_dict(self) -> dict:
-        """JSON-ready dictionary of the fields."""
-        return {
-            "verdict": self.verdict,
-            "first_violation_T": self.first_violation_T,
-            "margin": self.margin,
-            "ratio": self.ratio,
-            "slack": _jsonable(self.slack),
-            "reason": self.reason,
-        }
-
-
-def bound_verdict(
-    T: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    bound: np.ndarray,
-    *,
-    n_runs: int,
-    min_runs: int = MIN_RUNS,
-) -> BoundVerdict:
-    """Verdict of an upper bound against simultaneous confidence limits.
-
-    Violated if some ``lower[t] > bound[t]`` (reported at the first such
-    ``T``); consistent if ``upper[t] <= bound[t]`` for every ``t``; otherwise
-    inconclusive. Fewer than ``min_runs`` runs always give inconclusive.
-
-    Args:
-        T: checkpoints, integers, shape ``[K]``.
-        lower: lower confidence limits of the bounded quantity, shape ``[K]``.
-        upper: upper confidence limits, shape ``[K]``.
-        bound: the bound at ``T``, shape ``[K]`` (``inf`` = vacuous).
-        n_runs: number of Monte Carlo runs behind the limits, ``>= 1``.
-        min_runs: smallest number of runs for a decisive verdict, ``>= 2``.
-            Default :data:`MIN_RUNS`.
-
-    Returns:
-        A :class:`BoundVerdict`.
-
-    Raises:
-        ValueError: on arrays of different shapes or not 1-D, empty arrays,
-            ``lower > upper`` anywhere, or ``n_runs``/``min_runs`` out of range.
-    """
-    T = np.asarray(T)
-    arrays = {
-        "lower": np.asarray(lower, float),
-        "upper": np.asarray(upper, float),
-        "bound": np.asarray(bound, float),
-    }
-    if T.ndim != 1 or T.size < 1:
-        raise ValueError(f"T must be a non-empty 1-D array, got shape {T.shape}")
-    for name, a in arrays.items():
-        if a.shape != T.shape:
-            raise ValueError(
-                f"{name} must have the shape of T {T.shape}, got shape {a.shape}"
-            )
-    lo, up, bd = arrays["lower"], arrays["upper"], arrays["bound"]
-    if np.any(lo > up):
-        raise ValueError("lower must be <= upper at every T, got lower > upper")
-    n_runs = _check_int("n_runs", n_runs, 1)
-    min_runs = _check_int("min_runs", min_runs, 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slack_all = np.where(up > 0, bd / np.where(up > 0, up, 1.0), np.inf)
-    slack = float(np.min(np.where(np.isnan(slack_all), np.inf, slack_all)))
-    if n_runs < min_runs:
-        return BoundVerdict(
-            "inconclusive",
-            None,
-            None,
-            None,
-            slack,
-            f"only {n_runs} runs (< {min_runs}): CLT intervals unreliable",
-        )
-    bad = np.flatnonzero(lo > bd)
-    if bad.size:
-        i = int(bad[0])
-        ratio = float(lo[i] / bd[i]) if bd[i] > 0 else math.inf
-        return BoundVerdict(
-            "violated",
-            int(T[i]),
-            float(lo[i] - bd[i]),
-            _jsonable(ratio),
-            slack,
-            f"lower limit {lo[i]:.4g} exceeds the bound {bd[i]:.4g} at T = {int(T[i])}"
-            f" ({bad.size} of {T.size} checkpoints violated)",
-        )
-    unsure = np.flatnonzero(~(up <= bd))
-    if unsure.size:
-        i = int(unsure[0])
-        return BoundVerdict(
-            "inconclusive",
-            None,
-            None,
-            None,
-            slack,
-            f"bound {bd[i]:.4g} lies inside the interval [{lo[i]:.4g}, {up[i]:.4g}]"
-            f" at T = {int(T[i])}",
-        )
-    return BoundVerdict(
-        "consistent",
-        None,
-        None,
-        None,
-        slack,
-        f"upper limit <= bound at all {T.size} checkpoints (min bound/upper = "
-        f"{slack:.3g})",
     )
 
 
@@ -326,7 +187,10 @@ class TheoremCheck:
             upper limits of ``E||grad F(w_k)||^2`` (a :class:`MeanCI`).
         bounds: bound values at ``T`` per key (``"theorem_3_1"``,
             ``"theorem_3_2_printed"``, ``"theorem_3_2_derived"``).
-        verdicts: :class:`BoundVerdict` per key.
+        evidence: per key, the tests of the bound
+            (:class:`montecarlo.claims.tests.MeanAbove`: ``p_above``, the
+            p-value that the expectation exceeds the bound at some checkpoint;
+            ``p_below``, that it is below it at every checkpoint).
         looseness: per key, ``{T: bound / empirical mean}`` at a few ``T``.
         skipped: per key not checked, the reason.
     """
@@ -337,12 +201,15 @@ class TheoremCheck:
     risk_gap: MeanCI
     grad_sq_min: MeanCI
     bounds: dict[str, np.ndarray]
-    verdicts: dict[str, BoundVerdict]
+    evidence: dict[str, MeanAbove]
     looseness: dict[str, dict[int, float]]
     skipped: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
-        v = ", ".join(f"{k}={b.verdict}" for k, b in self.verdicts.items())
+        v = ", ".join(
+            f"{k}: p_above={e.p_above:.2g}, p_below={e.p_below:.2g}"
+            for k, e in self.evidence.items()
+        )
         return f"TheoremCheck({self.name!r}, {v})"
 
     def to_dict(self) -> dict:
@@ -364,13 +231,34 @@ class TheoremCheck:
             "risk_gap": ci(self.risk_gap),
             "grad_sq_min": ci(self.grad_sq_min),
             "bounds": {k: _floats(v) for k, v in self.bounds.items()},
-            "verdicts": {k: v.to_dict() for k, v in self.verdicts.items()},
+            "evidence": {
+                k: {
+                    "p_above": e.p_above,
+                    "p_below": e.p_below,
+                    "worst_T": int(self.T[e.worst]),
+                    "bound_over_mean": _jsonable(e.ratio),
+                    "max_lower_over_bound": _jsonable(
+                        _max_ratio(self._estimate(k).lower, self.bounds[k])
+                    ),
+                }
+                for k, e in self.evidence.items()
+            },
             "looseness": {
                 k: {str(t): _jsonable(r) for t, r in v.items()}
                 for k, v in self.looseness.items()
             },
             "skipped": dict(self.skipped),
         }
+
+    def _estimate(self, key: str) -> MeanCI:
+        return self.risk_gap if key == "theorem_3_1" else self.grad_sq_min
+
+
+def _max_ratio(lower: np.ndarray, bound: np.ndarray) -> float:
+    """``max_T lower / bound`` (how far the lower limits exceed the bound)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(bound > 0, lower / bound, np.inf)
+    return float(np.max(np.where(np.isnan(r), -np.inf, r)))
 
 
 def _looseness(T: np.ndarray, bound: np.ndarray, mean: np.ndarray) -> dict[int, float]:
@@ -394,7 +282,6 @@ def check_theorems(
     w0: np.ndarray | None = None,
     confidence: float = 0.95,
     n_checkpoints: int = 40,
-    min_runs: int = MIN_RUNS,
     name: str = "instance",
 ) -> TheoremCheck:
     """Monte Carlo over SGD's sampling against Theorems 3.1 and 3.2 (both forms).
@@ -421,8 +308,6 @@ def check_theorems(
         w0: initial weights, shape ``[d]``. Default zeros.
         confidence: simultaneous confidence level. Default 0.95.
         n_checkpoints: number of log-spaced checkpoints ``K``, ``>= 1``. Default 40.
-        min_runs: smallest number of runs for a decisive verdict. Default
-            :data:`MIN_RUNS`.
         name: label of the instance. Default ``"instance"``.
 
     Returns:
@@ -440,7 +325,6 @@ def check_theorems(
     T = _check_int("T", T, 1)
     runs = _check_int("runs", runs, 1)
     n_checkpoints = _check_int("n_checkpoints", n_checkpoints, 1)
-    min_runs = _check_int("min_runs", min_runs, 2)
     confidence = _check_confidence(confidence)
     n, L, mu = problem.n, problem.L, problem.mu
     limit = 2.0 / (n * L)
@@ -466,6 +350,7 @@ def check_theorems(
     g = mean_ci(run.grad_sq[:, :T], confidence=confidence, comparisons=T)
     running = MeanCI(
         mean=np.minimum.accumulate(g.mean)[grid - 1],
+        se=np.full(grid.size, np.nan),
         lower=np.minimum.accumulate(g.lower)[grid - 1],
         upper=np.minimum.accumulate(g.upper)[grid - 1],
         n=g.n[grid - 1],
@@ -491,14 +376,15 @@ def check_theorems(
             )
         )
 
-    verdicts: dict[str, BoundVerdict] = {}
+    evidence: dict[str, MeanAbove] = {}
     looseness: dict[str, dict[int, float]] = {}
     for key, bound in bound_values.items():
-        est = risk_gap if key == "theorem_3_1" else running
-        verdicts[key] = bound_verdict(
-            grid, est.lower, est.upper, bound, n_runs=runs, min_runs=min_runs
-        )
-        looseness[key] = _looseness(grid, bound, est.mean)
+        if key == "theorem_3_1":
+            evidence[key] = mean_above(risk_gap.mean, risk_gap.se, bound)
+            looseness[key] = _looseness(grid, bound, risk_gap.mean)
+        else:
+            evidence[key] = running_min_above(grid, g.mean, g.se, bound)
+            looseness[key] = _looseness(grid, bound, running.mean)
 
     info = {
         "n": n,
@@ -523,7 +409,7 @@ def check_theorems(
         risk_gap=risk_gap,
         grad_sq_min=running,
         bounds=bound_values,
-        verdicts=verdicts,
+        evidence=evidence,
         looseness=looseness,
         skipped=skipped,
     )
@@ -543,7 +429,8 @@ def scan_printed_theorem_3_2(
 
     For every ``scale`` and ``alpha = fraction * 2/(n L)`` (``L`` of the
     rescaled problem ``base.rescaled(scale)``), runs :func:`check_theorems`
-    and records the verdict of both forms with the first violating ``T``. The
+    and records the tests of both forms (``p_above``, the p-value that the
+    expectation exceeds the bound at some checkpoint, and where). The
     loss trajectory is the same for every scale at equal ``fraction``
     (``w -> w / scale``), so a form that changes verdict with ``scale`` is not
     invariant under reparametrization.
@@ -559,8 +446,8 @@ def scan_printed_theorem_3_2(
 
     Returns:
         One dict per cell: ``scale``, ``alpha_fraction``, ``alpha``, ``eta``,
-        ``L`` and, per form, ``verdict``, ``first_violation_T``, ``ratio``
-        (lower limit / bound there) and ``max_lower_over_bound``.
+        ``L`` and, per form, ``p_above``, ``worst_T`` and
+        ``max_lower_over_bound`` (the largest lower confidence limit / bound).
 
     Raises:
         ValueError: on an empty grid, a scale ``<= 0`` or a fraction outside
@@ -599,14 +486,13 @@ def scan_printed_theorem_3_2(
             }
             for form in ("printed", "derived"):
                 key = f"theorem_3_2_{form}"
-                v = chk.verdicts[key]
-                with np.errstate(divide="ignore"):
-                    worst = float(np.max(chk.grad_sq_min.lower / chk.bounds[key]))
+                e = chk.evidence[key]
                 row[form] = {
-                    "verdict": v.verdict,
-                    "first_violation_T": v.first_violation_T,
-                    "ratio": v.ratio,
-                    "max_lower_over_bound": _jsonable(worst),
+                    "p_above": e.p_above,
+                    "worst_T": int(chk.T[e.worst]),
+                    "max_lower_over_bound": _jsonable(
+                        _max_ratio(chk.grad_sq_min.lower, chk.bounds[key])
+                    ),
                 }
             rows.append(row)
     return rows
@@ -636,58 +522,6 @@ _SIZES = {
 _FIGURE1 = {"n": 100, "dims": (120, 80), "T": 20_000, "theorem_T": 200_000}
 
 
-def _instance_figure(name: str) -> str:
-    return f"sgd_check_{name}.png"
-
-
-def _aggregate(
-    claim: str, key: str, checks: list[dict], figure_default: str, test: str
-) -> dict:
-    """One claims row from the verdicts of ``key`` over several instance checks."""
-    rows = [(c["name"], c["verdicts"][key]) for c in checks if key in c["verdicts"]]
-    verdicts = [v["verdict"] for _, v in rows]
-    violated = [(nm, v) for nm, v in rows if v["verdict"] == "violated"]
-    slacks = [v["slack"] for _, v in rows if v["slack"] is not None]
-    if violated:
-        nm, v = violated[0]
-        verdict = "violated"
-        reason = (
-            f"{len(violated)} of {len(rows)} instances violated; first: {nm}: "
-            f"{v['reason']}"
-        )
-        figure = _instance_figure(nm)
-        ci = f"lower limit / bound = {v['ratio']:.3g} at T = {v['first_violation_T']}"
-    elif verdicts and all(x == "consistent" for x in verdicts):
-        verdict = "consistent"
-        reason = f"all {len(rows)} instances: upper limit <= bound at every checkpoint"
-        figure = figure_default
-        ci = f"min over instances and T of bound/upper = {min(slacks):.3g}"
-    else:
-        verdict = "inconclusive"
-        which = [
-            f"{nm}: {v['reason']}" for nm, v in rows if v["verdict"] != "consistent"
-        ]
-        reason = "; ".join(which) if which else "no instance checked"
-        figure = figure_default
-        ci = f"min bound/upper = {min(slacks):.3g}" if slacks else "n/a"
-    loose = []
-    for nm, _ in rows:
-        chk = next(c for c in checks if c["name"] == nm)
-        vals = list(chk["looseness"][key].items())
-        if vals:
-            t, r = vals[-1]
-            loose.append(f"{nm}: {r:.3g} at T={t}" if r is not None else f"{nm}: inf")
-    return {
-        "claim": claim,
-        "test": test,
-        "statistic": "bound / empirical mean at T_max: " + "; ".join(loose),
-        "ci_or_p": ci,
-        "verdict": verdict,
-        "reason": reason,
-        "figure": figure,
-    }
-
-
 def run_sgd_check(out_dir: pathlib.Path, *, seed: int, quick: bool = True) -> dict:
     """The SGD part of the verification suite: Theorems 3.1/3.2 on toy models.
 
@@ -702,7 +536,7 @@ def run_sgd_check(out_dir: pathlib.Path, *, seed: int, quick: bool = True) -> di
     data draws per setting (Monte Carlo over data as well).
 
     Writes ``out_dir / "sgd_check.json"`` and returns the same dictionary,
-    whose ``claims`` list holds rows for the verification report.
+    from which :func:`montecarlo.claims.experiment_claims` builds the claims.
 
     Args:
         out_dir: directory for the JSON file (created if missing).
@@ -710,9 +544,9 @@ def run_sgd_check(out_dir: pathlib.Path, *, seed: int, quick: bool = True) -> di
         quick: small suite (< 30 s on one core). Default ``True``.
 
     Returns:
-        Dictionary with ``seed``, ``quick``, ``instances`` (one
-        :meth:`TheoremCheck.to_dict` each), ``scan``, ``counterexample`` and
-        ``claims``.
+        Dictionary with ``seed``, ``quick``, ``runs``, ``T_max``, ``draws``,
+        ``confidence``, ``instances`` (one :meth:`TheoremCheck.to_dict` each)
+        and ``scan``.
 
     Raises:
         ValueError: if ``seed`` is not a non-negative integer.
@@ -769,108 +603,6 @@ def run_sgd_check(out_dir: pathlib.Path, *, seed: int, quick: bool = True) -> di
             row.update({"loss": loss, "data": data, "n": n, "d": d, "noise_std": noise})
         scan.extend(rows)
 
-    violating = [r for r in scan if r["printed"]["verdict"] == "violated"]
-    counterexample = (
-        max(violating, key=lambda r: r["printed"]["max_lower_over_bound"])
-        if violating
-        else None
-    )
-    unscaled = [r for r in violating if r["scale"] == 1.0]
-    derived_bad = [r for r in scan if r["derived"]["verdict"] == "violated"]
-
-    test = (
-        f"Monte Carlo over SGD sampling ({runs} runs per instance, {runs // 2} for "
-        f"logistic regression; {draws} data draw(s) per setting; B = 1, with "
-        "replacement); "
-        f"CLT intervals simultaneous over checkpoints (Bonferroni, "
-        f"{confidence:.0%}); violated iff a lower limit exceeds the bound"
-    )
-    lin = [c for c in checks if c["info"]["loss"] == "square"]
-    log = [c for c in checks if c["info"]["loss"] == "logistic"]
-    claims = [
-        _aggregate(
-            "Theorem 3.1 holds on linear regression",
-            "theorem_3_1",
-            lin,
-            _instance_figure(lin[0]["name"]),
-            test,
-        ),
-        _aggregate(
-            "derived Theorem 3.2 holds on linear regression",
-            "theorem_3_2_derived",
-            lin,
-            _instance_figure(lin[0]["name"]),
-            test,
-        ),
-        _aggregate(
-            "derived Theorem 3.2 holds on logistic regression",
-            "theorem_3_2_derived",
-            log,
-            _instance_figure(log[0]["name"]),
-            test,
-        ),
-        _aggregate(
-            "printed Theorem 3.2 holds on linear regression",
-            "theorem_3_2_printed",
-            lin,
-            _instance_figure(lin[0]["name"]),
-            test,
-        ),
-        _aggregate(
-            "printed Theorem 3.2 holds on logistic regression",
-            "theorem_3_2_printed",
-            log,
-            _instance_figure(log[0]["name"]),
-            test,
-        ),
-    ]
-    n_cells = len(scan)
-    if counterexample is not None:
-        ce = counterexample
-        reason = (
-            f"violated in {len(violating)} of {n_cells} scan cells ({len(unscaled)} "
-            f"at input scale 1); strongest: {ce['loss']} regression on {ce['data']} "
-            f"data (n={ce['n']}, d={ce['d']}, eta={ce['eta']:.3g}), input scale "
-            f"{ce['scale']:g}, alpha = {ce['alpha_fraction']:g} * 2/(n L): first "
-            f"violated at T = {ce['printed']['first_violation_T']}, largest lower "
-            f"limit / bound = {ce['printed']['max_lower_over_bound']:.3g}. The "
-            f"derived form was violated in {len(derived_bad)} cells."
-        )
-        verdict = "violated"
-        ci = f"lower limit / bound up to {ce['printed']['max_lower_over_bound']:.3g}"
-    else:
-        reason = (
-            f"no violation in {n_cells} cells (scales 0.5-4, alpha fractions 0.02-0.9)"
-        )
-        verdict = "consistent" if n_cells else "inconclusive"
-        ci = "n/a"
-    claims.append(
-        {
-            "claim": "printed Theorem 3.2 holds under rescaling of the inputs "
-            "(scan over scale, alpha, T)",
-            "test": f"scan: {scan_runs} runs per cell, T <= {scan_T}, simultaneous "
-            f"{confidence:.0%} CLT limits",
-            "statistic": f"{len(violating)} of {n_cells} cells violated",
-            "ci_or_p": ci,
-            "verdict": verdict,
-            "reason": reason,
-            "figure": "sgd_printed_scan.png",
-        }
-    )
-    ortho = [c for c in checks if c["info"]["data"] == "orthogonal"]
-    max_eta = max(c["info"]["eta"] for c in ortho)
-    claims.append(
-        {
-            "claim": "orthogonal data: gradient confusion is exactly 0 along the "
-            "SGD path",
-            "test": "exact Gram (c c^T) o (X X^T) at every iterate of every run",
-            "statistic": f"max eta over all iterates = {max_eta:.3g}",
-            "ci_or_p": "exact (no sampling error)",
-            "verdict": "consistent" if max_eta == 0.0 else "violated",
-            "reason": "disjoint supports make X X^T exactly diagonal",
-            "figure": _instance_figure(ortho[0]["name"]),
-        }
-    )
     result = {
         "experiment": "sgd_check",
         "seed": seed,
@@ -880,9 +612,8 @@ def run_sgd_check(out_dir: pathlib.Path, *, seed: int, quick: bool = True) -> di
         "draws": draws,
         "confidence": confidence,
         "instances": checks,
+        "scan_runs": scan_runs,
         "scan": scan,
-        "counterexample": counterexample,
-        "claims": claims,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=1, allow_nan=False)
@@ -1039,62 +770,6 @@ def _figure1_model(
     return out
 
 
-def _mannwhitney_less(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
-    """One-sided p-values of Mann-Whitney U for ``a < b`` and for ``a > b``."""
-    p_less = float(stats.mannwhitneyu(a, b, alternative="less").pvalue)
-    p_greater = float(stats.mannwhitneyu(a, b, alternative="greater").pvalue)
-    return p_less, p_greater
-
-
-def _direction_verdict(p_less: float, p_greater: float) -> tuple[str, str]:
-    """Verdict and reason of a one-sided claim from both one-sided p-values (5%)."""
-    if p_less < 0.05:
-        return "consistent", "significant at 5% in the claimed direction"
-    if p_greater < 0.05:
-        return "violated", "significant at 5% in the opposite direction"
-    return "inconclusive", "no significant difference at 5%"
-
-
-def _faster_claim(block: dict, dims: tuple[int, int], eps: float, label: str) -> dict:
-    """Claims row: the first model reaches ``gap <= eps gap0`` in fewer iterations."""
-    big, small = (block["models"][str(d)] for d in dims)
-    T = block["T"]
-    key = f"{eps:g}"
-
-    def censored(xs: list) -> list[float]:
-        return [float(T + 1) if x is None else float(x) for x in xs]
-
-    a = censored(big["iterations_to"][key]["gap"])
-    b = censored(small["iterations_to"][key]["gap"])
-    p_less, p_greater = _mannwhitney_less(a, b)
-
-    def summary(xs: list, d: int) -> str:
-        hit = [x for x in xs if x is not None]
-        med = f"median {np.median(hit):.0f}" if hit else "none"
-        return f"d={d}: {len(hit)}/{len(xs)} runs reach it, {med}"
-
-    verdict, reason = _direction_verdict(p_less, p_greater)
-    return {
-        "claim": f"Figure 1{label}: over-parameterized (d={dims[0]}) converges faster "
-        f"than d={dims[1]}",
-        "test": "one-sided Mann-Whitney U on per-run iterations to reach "
-        f"F(w_k) - F* <= {eps:g} (F(w_0) - F*) (not reached: censored at T+1), "
-        f"alpha = {block['alpha_label']}, T = {T}",
-        "statistic": "F - F*: "
-        + summary(big["iterations_to"][key]["gap"], dims[0])
-        + "; "
-        + summary(small["iterations_to"][key]["gap"], dims[1])
-        + f". Training loss F <= {eps:g} F(w_0): "
-        + summary(big["iterations_to"][key]["loss"], dims[0])
-        + "; "
-        + summary(small["iterations_to"][key]["loss"], dims[1]),
-        "ci_or_p": f"p = {p_less:.3g} (reverse direction p = {p_greater:.3g})",
-        "verdict": verdict,
-        "reason": reason,
-        "figure": block["figure"],
-    }
-
-
 def figure1_experiment(
     *,
     rng: np.random.Generator,
@@ -1144,7 +819,7 @@ def figure1_experiment(
         thresholds: relative loss levels ``eps``. Default (0.1, 0.01, 0.001).
 
     Returns:
-        JSON-ready dictionary with ``settings``, the three blocks and ``claims``.
+        JSON-ready dictionary with ``settings`` and the three blocks.
 
     Raises:
         ValueError: on arguments out of range.
@@ -1202,40 +877,6 @@ def figure1_experiment(
         }
 
     eps = 1e-2 if 1e-2 in thresholds else thresholds[len(thresholds) // 2]
-    claims = [
-        _faster_claim(blocks["paper_step"], dims, eps, ""),
-        _faster_claim(blocks["theorem_step"], dims, eps, " at the theorems' step"),
-        _faster_claim(
-            blocks["noise_free"], dims, eps, " ablation with noise-free labels"
-        ),
-    ]
-    big, small = (blocks["paper_step"]["models"][str(d)] for d in dims)
-    cb, cs = big["cosines"]["path"], small["cosines"]["path"]
-    cosine_text = (
-        f"cosines of all pairs pooled along the path, mean/std/min: d={dims[0]} "
-        f"{cb['mean']:.3g}/{cb['std']:.3g}/{cb['min']:.3g}, d={dims[1]} "
-        f"{cs['mean']:.3g}/{cs['std']:.3g}/{cs['min']:.3g}"
-    )
-    for which, text in (
-        ("eta_path", "along the whole path (max over recorded iterates)"),
-        ("eta_final", "at the last iterate w_T"),
-    ):
-        p_less, p_greater = _mannwhitney_less(big[which], small[which])
-        verdict, reason = _direction_verdict(p_less, p_greater)
-        claims.append(
-            {
-                "claim": f"Figure 1: over-parameterized (d={dims[0]}) has lower "
-                f"gradient confusion than d={dims[1]} {text}",
-                "test": "one-sided Mann-Whitney U on per-run eta = max(0, -min_{i "
-                f"!= j}} G_ij) {text}, alpha = {alpha:g}, T = {T}",
-                "statistic": f"median eta: d={dims[0]} {np.median(big[which]):.3g}, "
-                f"d={dims[1]} {np.median(small[which]):.3g}; {cosine_text}",
-                "ci_or_p": f"p = {p_less:.3g} (reverse direction p = {p_greater:.3g})",
-                "verdict": verdict,
-                "reason": reason,
-                "figure": "figure1.png",
-            }
-        )
     return {
         "experiment": "figure1",
         "settings": {
@@ -1250,7 +891,6 @@ def figure1_experiment(
             "claim_threshold": float(eps),
         },
         **blocks,
-        "claims": claims,
     }
 
 

@@ -34,13 +34,17 @@ def spec_file(tmp_path):
     return path
 
 
-def test_run_prints_a_table_per_theorem_and_resumes(spec_file, tmp_path, capsys):
+def test_run_prints_tables_and_claims_by_kind_and_resumes(spec_file, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["--spec", str(spec_file), "--out", str(out), "--no-progress", "--no-report"]
     assert run.main(args) == 0
     text = capsys.readouterr().out
-    assert "Theorem 4.1 (Gaussian init" in text and "Theorem 6.1" in text
+    assert "Theorem 4.1 part 2 (Gaussian init" in text and "Theorem 6.1" in text
     assert "width=16" in text and "depth=3" in text
+    # the console ends with the claims grouped by kind, columns with a legend
+    assert "The theorems' inequalities (for some constant c):" in text
+    assert "Checks at a user-given constant (not verdicts on a theorem):" in text
+    assert "P(eta <= eta_ref)" in text and "eta_ref: the group's median eta" in text
     assert len(mc.load_results(out)) == 48
     assert run.main([*args, "--trials", "20"]) == 0
     assert len(mc.load_results(out)) == 80
@@ -51,8 +55,8 @@ def test_run_prints_a_table_per_theorem_and_resumes(spec_file, tmp_path, capsys)
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [
-        ("--trials", "0", "--trials must be an integer >= 1"),
-        ("--seed", "-2", "--seed must be an integer >= 0"),
+        ("--trials", "0", "--trials must be an integer in [1, 10000000], got 0"),
+        ("--seed", "-2", "--seed must be an integer in [0, 2^63 - 1"),
         ("--chunk-size", "0", "--chunk-size must be an integer >= 1"),
         ("--confidence", "1.5", "--confidence must be in (0, 1)"),
         ("--backend", "fortran", "invalid choice"),

@@ -1,4 +1,4 @@
-"""Monte Carlo checks of Theorems 3.1/3.2, verdict logic, Figure 1, SGD plots.
+"""Monte Carlo checks of Theorems 3.1/3.2, their tests, Figure 1, SGD plots.
 
 Known answers used as oracles:
 
@@ -26,12 +26,15 @@ from scipy import stats
 
 import montecarlo._sgd_check as sc
 from figures._sgd import plot_figure1, plot_sgd_check
+from montecarlo.claims import experiment_claims
 from theory import make_problem, sgd
 
 matplotlib.use("Agg")
 
-# Monte Carlo tests assert at a false-failure rate of 1e-6 (simultaneous).
+# Monte Carlo tests assert at a false-failure rate of 1e-6 (the tests behind
+# ``evidence`` are simultaneous over checkpoints).
 STRICT = 1 - 1e-6
+LEVEL = 1e-6
 
 
 def _rho_31(alpha, n, L, mu):
@@ -56,8 +59,8 @@ def test_theorem_3_1_and_derived_3_2_hold_on_random_instances(
     chk = sc.check_theorems(
         problem, alpha=alpha, T=300, runs=200, rng=rng, confidence=STRICT
     )
-    assert chk.verdicts["theorem_3_1"].verdict != "violated"
-    assert chk.verdicts["theorem_3_2_derived"].verdict != "violated"
+    assert chk.evidence["theorem_3_1"].p_above > LEVEL
+    assert chk.evidence["theorem_3_2_derived"].p_above > LEVEL
     # The bounds evaluated with the instance's own constants (independent
     # oracle of the formulas).
     info = chk.info
@@ -86,8 +89,8 @@ def test_logistic_check_skips_theorem_3_1_and_derived_3_2_holds():
         rng=np.random.default_rng(4),
         confidence=STRICT,
     )
-    assert "theorem_3_1" not in chk.verdicts and "theorem_3_1" in chk.skipped
-    assert chk.verdicts["theorem_3_2_derived"].verdict == "consistent"
+    assert "theorem_3_1" not in chk.evidence and "theorem_3_1" in chk.skipped
+    assert chk.evidence["theorem_3_2_derived"].p_below < LEVEL
     # The same seed replays the same SGD runs: eta is the largest confusion
     # over every iterate, gap0 the initial gap, the curve the running minimum.
     run = sgd(problem, alpha=alpha, T=200, runs=100, rng=np.random.default_rng(4))
@@ -113,7 +116,7 @@ def test_monte_carlo_mean_covers_closed_form_on_orthonormal_data():
     # Simultaneous 1 - 1e-6 intervals contain the exact expectation everywhere.
     assert np.all(chk.risk_gap.lower <= exact)
     assert np.all(exact <= chk.risk_gap.upper)
-    assert chk.verdicts["theorem_3_1"].verdict == "consistent"
+    assert chk.evidence["theorem_3_1"].p_above > LEVEL
 
 
 def test_printed_theorem_3_2_deterministic_counterexample():
@@ -124,11 +127,13 @@ def test_printed_theorem_3_2_deterministic_counterexample():
     rho = 2 * n / (2 - n * problem.L * alpha)
     assert c**2 > n * rho / 2
     chk = sc.check_theorems(problem, alpha=alpha, T=20, runs=40, rng=rng)
-    v = chk.verdicts["theorem_3_2_printed"]
-    assert v.verdict == "violated" and v.first_violation_T == 1
+    e = chk.evidence["theorem_3_2_printed"]
+    # T = 1 is deterministic (every run starts at w_0): exceeded with p = 0.
+    assert e.p_above == 0.0 and chk.T[e.worst] == 1
     # At T = 1: ||grad F(w_0)||^2 / (rho F(w_0)) = 2 c^2 / (n rho) exactly.
-    assert v.ratio == pytest.approx(2 * c**2 / (n * rho), rel=1e-9)
-    assert chk.verdicts["theorem_3_2_derived"].verdict == "consistent"
+    ratio = chk.grad_sq_min.lower[0] / chk.bounds["theorem_3_2_printed"][0]
+    assert ratio == pytest.approx(2 * c**2 / (n * rho), rel=1e-9)
+    assert chk.evidence["theorem_3_2_derived"].p_below < LEVEL
 
 
 def test_scan_finds_printed_violation_only_for_the_printed_form():
@@ -138,8 +143,8 @@ def test_scan_finds_printed_violation_only_for_the_printed_form():
         base, scales=(1.0, 8.0), alpha_fractions=(0.5,), T=30, runs=40, rng=rng
     )
     assert [r["scale"] for r in rows] == [1.0, 8.0]
-    assert rows[1]["printed"]["verdict"] == "violated"
-    assert all(r["derived"]["verdict"] != "violated" for r in rows)
+    assert rows[1]["printed"]["p_above"] < LEVEL
+    assert all(r["derived"]["p_above"] > LEVEL for r in rows)
     # Same loss trajectory, ratio grows like scale^2 at T = 1 (deterministic).
     assert (
         rows[1]["printed"]["max_lower_over_bound"]
@@ -172,44 +177,6 @@ def test_mean_ci_coverage_on_exponential_samples():
     ci = sc.mean_ci(x, confidence=0.9)
     misses = int(np.sum((ci.lower > 1) | (ci.upper < 1)))
     assert 100 <= misses <= 320
-
-
-T5 = np.array([1, 2, 5, 10, 20])
-
-
-def test_verdict_clear_violation():
-    bound = np.ones(5)
-    lower = np.array([0.1, 0.2, 1.5, 0.5, 2.0])
-    v = sc.bound_verdict(T5, lower, lower + 0.1, bound, n_runs=100)
-    assert v.verdict == "violated" and v.first_violation_T == 5
-    assert v.margin == pytest.approx(0.5) and v.ratio == pytest.approx(1.5)
-
-
-def test_verdict_clear_pass():
-    v = sc.bound_verdict(T5, np.zeros(5), np.full(5, 0.5), np.ones(5), n_runs=100)
-    assert v.verdict == "consistent" and v.first_violation_T is None
-    assert v.slack == pytest.approx(2.0)
-
-
-def test_verdict_bound_inside_interval_is_inconclusive():
-    upper = np.array([0.5, 0.5, 1.2, 0.5, 0.5])
-    v = sc.bound_verdict(T5, np.zeros(5), upper, np.ones(5), n_runs=100)
-    assert v.verdict == "inconclusive" and "T = 5" in v.reason
-
-
-def test_verdict_too_few_runs_is_inconclusive():
-    lower = np.full(5, 3.0)
-    v = sc.bound_verdict(T5, lower, lower + 1, np.ones(5), n_runs=10)
-    assert v.verdict == "inconclusive" and "10 runs" in v.reason
-
-
-def test_verdict_rejects_bad_input():
-    with pytest.raises(ValueError, match="^upper must have the shape of T"):
-        sc.bound_verdict(T5, np.zeros(5), np.zeros(4), np.ones(5), n_runs=100)
-    with pytest.raises(ValueError, match="^lower must be <= upper"):
-        sc.bound_verdict(T5, np.ones(5), np.zeros(5), np.ones(5), n_runs=100)
-    with pytest.raises(ValueError, match="^n_runs must be an integer >= 1"):
-        sc.bound_verdict(T5, np.zeros(5), np.zeros(5), np.ones(5), n_runs=0)
 
 
 @pytest.mark.parametrize(
@@ -254,25 +221,16 @@ def small_results(tmp_path_factory):
     return out, check, fig1
 
 
-CLAIM_KEYS = {"claim", "test", "statistic", "ci_or_p", "verdict", "reason", "figure"}
-
-
-def test_entry_points_write_json_with_claims(small_results):
+def test_entry_points_write_json_and_claims_follow(small_results):
     out, check, fig1 = small_results
     for name, result in (("sgd_check.json", check), ("figure1.json", fig1)):
         stored = json.loads((out / name).read_text())
         assert stored == json.loads(json.dumps(result))
-        assert result["claims"]
-        for row in result["claims"]:
-            assert set(row) == CLAIM_KEYS
-            assert row["verdict"] in sc.VERDICTS
-            assert row["figure"].endswith(".png")
-    claims = {row["claim"]: row for row in check["claims"]}
-    ortho = claims[
-        "orthogonal data: gradient confusion is exactly 0 along the SGD path"
-    ]
-    assert ortho["verdict"] == "consistent"
+    claims = {c.claim: c for c in experiment_claims("sgd_check", check)}
+    ortho = claims["orthogonal data: gradient confusion is exactly 0 along SGD paths"]
+    assert ortho.verdict == "consistent"
     assert {"Theorem 3.1 holds on linear regression"} <= set(claims)
+    assert len(experiment_claims("figure1", fig1)) == 5
 
 
 def test_plots_write_png_and_pdf_from_json(small_results, tmp_path):
@@ -283,16 +241,17 @@ def test_plots_write_png_and_pdf_from_json(small_results, tmp_path):
     for p in paths:
         assert p.suffix in {".png", ".pdf"} and p.stat().st_size > 1000
     assert {p.with_suffix(".pdf").name for p in paths} <= names
-    # Every figure named in a claims row is produced by the plot functions.
-    for row in check["claims"] + fig1["claims"]:
-        assert row["figure"] in names
+    # Every figure named by a claim is produced by the plot functions.
+    claims = experiment_claims("sgd_check", check) + experiment_claims("figure1", fig1)
+    for c in claims:
+        assert f"{c.figure}.png" in names
 
 
 def test_plots_reject_wrong_input(tmp_path):
     with pytest.raises(ValueError, match="^result must be the dict"):
         plot_sgd_check({}, tmp_path)
     with pytest.raises(ValueError, match="^result must be the dict"):
-        plot_figure1({"claims": []}, tmp_path)
+        plot_figure1({"experiment": "sgd_check"}, tmp_path)
 
 
 def test_figure1_statistics_are_consistent(small_results):
