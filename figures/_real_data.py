@@ -3,7 +3,7 @@
 Two experiments, each drawn from its stored JSON only (nothing is recomputed).
 
 **MLPs on the digits**: :func:`plot_real_data` reads the dict written by
-``montecarlo.run_real_data`` (``real_data.json``, loaded with ``json.load``)
+``montecarlo.experiments.run_real_data`` (``real_data.json``, loaded with ``json.load``)
 and draws three figures, each as PNG (130 dpi) and PDF:
 
 - ``real_data_depth`` (Figure 2 analogue): plain MLPs of fixed width and
@@ -257,7 +257,7 @@ def plot_real_data(
     """Draw the Figure 2, 3 and 4 analogues of the digits experiment.
 
     Args:
-        result: the dict returned by ``montecarlo.run_real_data`` or loaded from
+        result: the dict of ``montecarlo.experiments.run_real_data`` or loaded from
             its ``real_data.json``.
         out_dir: directory for the files (created if missing).
 

@@ -1,7 +1,7 @@
 """SGD figures: Theorems 3.1/3.2 against Monte Carlo, and Figure 1 of the paper.
 
-Reads only the dictionaries written by ``montecarlo.run_sgd_check``
-(``sgd_check.json``) and ``montecarlo.run_figure1`` (``figure1.json``), as
+Reads only the dictionaries written by ``montecarlo.sgd.run_sgd_check``
+(``sgd_check.json``) and ``montecarlo.sgd.run_figure1`` (``figure1.json``), as
 loaded by ``json.load`` (``None`` stands for a non-finite value). Each figure
 is saved as PNG (130 dpi) and PDF.
 
@@ -220,7 +220,7 @@ def plot_sgd_check(result: dict, out_dir: pathlib.Path) -> list[pathlib.Path]:
     """Figures of the Theorem 3.1/3.2 check, from the stored result alone.
 
     Args:
-        result: the dictionary returned by ``montecarlo.run_sgd_check`` (or
+        result: the dictionary returned by ``montecarlo.sgd.run_sgd_check`` (or
             loaded from ``sgd_check.json``).
         out_dir: directory for the files (created if missing).
 
@@ -234,7 +234,7 @@ def plot_sgd_check(result: dict, out_dir: pathlib.Path) -> list[pathlib.Path]:
     """
     if not isinstance(result, dict) or not result.get("instances"):
         raise ValueError(
-            "result must be the dict of montecarlo.run_sgd_check with a non-empty "
+            "result must be the dict of montecarlo.sgd.run_sgd_check with a non-empty "
             "'instances' list"
         )
     out_dir = pathlib.Path(out_dir)
@@ -332,7 +332,7 @@ def plot_figure1(result: dict, out_dir: pathlib.Path) -> list[pathlib.Path]:
     """Figure 1 of the paper from the stored result alone.
 
     Args:
-        result: the dictionary returned by ``montecarlo.run_figure1`` (or loaded
+        result: the dictionary returned by ``montecarlo.sgd.run_figure1`` (or loaded
             from ``figure1.json``).
         out_dir: directory for the files (created if missing).
 
@@ -347,7 +347,7 @@ def plot_figure1(result: dict, out_dir: pathlib.Path) -> list[pathlib.Path]:
     names = ("paper_step", "theorem_step", "noise_free")
     if not isinstance(result, dict) or not any(k in result for k in names):
         raise ValueError(
-            "result must be the dict of montecarlo.run_figure1 with at least one of "
+            "result must be the dict of montecarlo.sgd.run_figure1 with one of "
             f"{names}"
         )
     out_dir = pathlib.Path(out_dir)

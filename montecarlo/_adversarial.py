@@ -1282,7 +1282,7 @@ def _min_inner_at(
     """``min_{i != j} G_ij`` by :func:`theory.gram` (NaN for a non-finite ``G``)."""
     # Labels of rows projected onto the unit ball: |y| <= 1 up to one rounding.
     G = theory.gram(weights, X, y, label_bound=None, **_net_kwargs(config))
-    return theory.min_inner(G) if np.all(np.isfinite(G)) else math.nan
+    return theory.confusion.min_inner(G) if np.all(np.isfinite(G)) else math.nan
 
 
 def search(

@@ -56,7 +56,7 @@ mini-batches in a fresh random order each epoch, step size ``alpha`` divided by
 10 at the given epochs (the paper: 80 and 160 of 200); cross-entropy loss. At
 initialization and after every epoch: ``K`` pairs of disjoint mini-batches of
 ``B`` training samples (not augmented), the cosine of each pair's gradients by
-:func:`theory.minibatch_confusion` with batch norm in train mode (the gradients
+:func:`theory.torch.minibatch_confusion` with batch norm in train mode (the gradients
 SGD steps along), and the test accuracy (batch norm in eval mode). Recorded per
 epoch: the mean mini-batch training loss, the ``K`` cosines and their minimum,
 the test accuracy. Every random draw (initialization, data order, measurement

@@ -405,7 +405,7 @@ def _data(config: Config, take) -> tuple[torch.Tensor, torch.Tensor]:
         if labels == "tanh_teacher":
             y = torch.tanh(y)
     elif labels == "network_teacher":
-        # theory.network_teacher with tanh: sigma(0) = 0, so the scale is the
+        # theory.labels.network_teacher with tanh: sigma(0) = 0, so the scale is the
         # Lipschitz bound ||a|| ||U||_2.
         U, a = take("U"), take("a")
         lip = torch.linalg.vector_norm(a, dim=1) * torch.linalg.matrix_norm(U, ord=2)

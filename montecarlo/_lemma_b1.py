@@ -42,7 +42,7 @@ largest of ``m`` i.i.d. ``|Z|`` (:func:`gaussian_limit`).
 
 **Experiment** (:func:`run_lemma_b1`). For every ``d`` of the grid and trial
 ``t``, ``n_max = max(N grid)`` points are drawn by
-``montecarlo.sphere(PhiloxStream(stream_key(seed, "lemma_b1:d=<d>:n=<n_max>"),
+``montecarlo.samplers.sphere(PhiloxStream(stream_key(seed, "lemma_b1:d=<d>:n=<n_max>"),
 t), n_max, d)``; ``M_N`` is the maximum over the first ``N`` points, for every
 ``N`` of the grid (nested prefixes of one sample), and the ``n_max / 2``
 disjoint pairs ``(x_{2k}, x_{2k+1})`` give independent draws of the pair law
@@ -248,7 +248,7 @@ def max_inner_trials(
         d: Dimension, an integer ``>= 2``.
         ns: Increasing numbers of points, each ``>= 2``.
         trials: Number of trials, ``>= 1``.
-        key: Philox key of this ``d`` (:func:`montecarlo.stream_key`).
+        key: Philox key of this ``d`` (:func:`montecarlo.samplers.stream_key`).
 
     Returns:
         ``(M, pairs)``: ``M`` of shape ``(trials, len(ns))``, and the inner

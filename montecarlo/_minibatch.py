@@ -22,7 +22,7 @@ theorems' finite sum ``F = (B/n) sum_b f_b`` with ``f_b`` the batch means.
 The data are i.i.d., so consecutive blocks are a uniformly random partition.
 
 Ensembles (:data:`ENSEMBLES`), all with ``n = 64`` sphere data in ``d = 10``,
-labels from ``theory.tanh_teacher``, square loss, widths ``[32, 32]`` and
+labels from ``theory.labels.tanh_teacher``, square loss, widths ``[32, 32]`` and
 Strategy 4.1 weights (``kappa = 1``):
 
 - ``tanh_init``: the paper's tanh network (tanh output) at initialization;
@@ -152,7 +152,7 @@ def draw_gram(ensemble: str, rng: PhiloxStream) -> np.ndarray:
     if ensemble not in ENSEMBLES:
         raise ValueError(f"ensemble must be one of {list(ENSEMBLES)}, got {ensemble!r}")
     X = sphere(rng, N, D)
-    y = theory.tanh_teacher(rng, D)(X)
+    y = theory.labels.tanh_teacher(rng, D)(X)
     weights = gaussian_weights(rng, D, WIDTHS, kappa=1.0)
     if ensemble == "tanh_init":
         return theory.gram(weights, X, y, activation="tanh", loss="square")

@@ -24,7 +24,7 @@ Protocol (the paper's, scaled down; every choice fixed before looking at trends)
 - learning rate: for each model, the value of a logarithmic grid with the
   lowest final training loss in a tuning run (its own seed, no measurement),
   as the paper selects the initial learning rate per model;
-- measurement: :func:`theory.minibatch_confusion` with ``K`` pairs of disjoint
+- measurement: :func:`theory.torch.minibatch_confusion` with ``K`` pairs of disjoint
   mini-batches of ``B = 128``, batch norm in train mode (the gradients SGD
   steps along), at initialization and after each epoch;
 - replicates: independent seeds (initialization, data order, measurement).

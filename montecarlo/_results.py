@@ -104,7 +104,7 @@ class StoredRun:
     missing_experiments: tuple[str, ...]
 
     def summary(self, group: str, config: Config) -> ConfigSummary | None:
-        """The :class:`montecarlo.ConfigSummary` of ``config`` in ``group``."""
+        """The :class:`ConfigSummary` of ``config`` in ``group``."""
         for s in self.summaries:
             if s.group == group and s.config.config_hash == config.config_hash:
                 return s

@@ -4,7 +4,7 @@ Notation: ``n`` samples (the paper's ``N``), ``d`` input dimension, ``R``
 independent SGD runs, ``alpha`` step, ``T`` steps, ``eta`` the gradient
 confusion along the path (Definition 2.1), ``L``/``mu`` the per-sample
 smoothness/PL constants, ``F*`` the optimal risk (all from
-:class:`theory.ToyProblem`).
+:class:`theory.toy.ToyProblem`).
 
 What is compared (THEORY.md section 3):
 
@@ -320,7 +320,7 @@ def check_theorems(
     """
     if not isinstance(problem, ToyProblem):
         raise ValueError(
-            f"problem must be a theory.ToyProblem, got {type(problem).__name__}"
+            f"problem must be a theory.toy.ToyProblem, got {type(problem).__name__}"
         )
     T = _check_int("T", T, 1)
     runs = _check_int("runs", runs, 1)

@@ -66,10 +66,10 @@ class TrialBlock:
 
 def _four(G: np.ndarray) -> list[float]:
     return [
-        theory.min_inner(G),
+        theory.confusion.min_inner(G),
         theory.min_cosine(G),
         theory.offdiag_mean(G),
-        float(theory.negative_pairs(G)),
+        float(theory.confusion.negative_pairs(G)),
     ]
 
 

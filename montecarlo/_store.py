@@ -379,10 +379,10 @@ def load_results(path: str | Path, *, table: str = "trials") -> pd.DataFrame:
         One row per stored trial. Columns: ``config_hash``, ``seed``, ``trial``;
         the configuration's fields (``theorem``, ``n``, ``d``, ``depth``,
         ``width``, ``activation``, ``loss``, ``weights``, ``kappa``, ``r``, ...);
-        then the statistics, documented in :data:`montecarlo.TRIAL_COLUMNS`
+        then the statistics, documented in :data:`montecarlo.backends.TRIAL_COLUMNS`
         (``finite``, ``min_inner``, ``min_cos``, ``offdiag_mean``,
         ``neg_pairs``, ``min_norm``, ``max_norm``, ``inner01``, ``cos01``) or,
-        for ``"minibatch"``, ``B`` and :data:`montecarlo.MINIBATCH_COLUMNS`.
+        for ``"minibatch"``, ``B`` and :data:`montecarlo.backends.MINIBATCH_COLUMNS`.
         Statistics of non-finite trials (``finite == 0``) are NaN.
 
     Raises:

@@ -51,14 +51,14 @@ def _config(**kw):
 
 def test_the_simulator_or_a_gpu_is_on():
     assert cuda.is_available()
-    assert "cuda" in mc.available_backends()
+    assert "cuda" in mc.backends.available_backends()
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_device_draws_equal_the_host_stream(name):
     config = _config(**CASES[name])
     plan = _cuda.draw_plan(config)
-    key = mc.stream_key(3, config.config_hash)
+    key = mc.samplers.stream_key(3, config.config_hash)
     # Trial indices whose high word is non-zero exercise both counter words.
     trials = np.array([0, 1, 2**32 + 5, 2**64 - 2], dtype=np.uint64)
     dev = _cuda.device_draws(plan, key, trials).copy_to_host()
@@ -78,7 +78,7 @@ def test_device_draws_equal_the_host_stream(name):
 @pytest.mark.parametrize("name", list(CASES))
 def test_device_mode_gives_the_numpy_trials(name):
     config = _config(**CASES[name])
-    key = mc.stream_key(11, config.config_hash)
+    key = mc.samplers.stream_key(11, config.config_hash)
     fixed = fixed_data(config, key)
     trials = np.arange(config.trials)
     ref = NumpyBackend().run(config, key, trials, fixed)
@@ -97,8 +97,8 @@ def test_device_mode_has_the_numpy_distribution():
     config = _config(weights="gaussian", trials=200)
     trials = np.arange(config.trials)
     h = config.config_hash
-    dev = CudaBackend().run(config, mc.stream_key(101, h), trials, None)
-    ref = NumpyBackend().run(config, mc.stream_key(202, h), trials, None)
+    dev = CudaBackend().run(config, mc.samplers.stream_key(101, h), trials, None)
+    ref = NumpyBackend().run(config, mc.samplers.stream_key(202, h), trials, None)
     x, y = dev[0][:, 1], ref[0][:, 1]
     assert not np.array_equal(x, y)  # independent seeds, not the same trials
     assert stats.ks_2samp(x, y).pvalue > 1e-6
@@ -126,7 +126,7 @@ batch_sizes = [3]
     a = mc.load_results(tmp_path / "cuda").sort_values(cols).reset_index(drop=True)
     b = mc.load_results(tmp_path / "numpy").sort_values(cols).reset_index(drop=True)
     assert len(a) == len(b) == 8
-    for col in mc.TRIAL_COLUMNS:
+    for col in mc.backends.TRIAL_COLUMNS:
         np.testing.assert_allclose(a[col], b[col], rtol=1e-9, atol=1e-12, err_msg=col)
 
 

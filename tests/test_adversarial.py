@@ -31,7 +31,6 @@ import bounds
 import montecarlo as mc
 from montecarlo import _adversarial as adv
 from montecarlo._rng import PhiloxStream
-from montecarlo.claims._tests import mcnemar
 from montecarlo._trial import (
     FIXED_DATA_TRIAL,
     _labeling_function,
@@ -39,6 +38,7 @@ from montecarlo._trial import (
     draw_weights,
     fixed_data,
 )
+from montecarlo.claims._tests import mcnemar
 from theory._torch_gram import gram_torch
 
 F64 = torch.float64
@@ -333,7 +333,7 @@ def test_heldout_trials_share_the_random_part_of_the_engine_trials():
     at the weights the engine's trial t drew, the two minima coincide exactly.
     For the data search, the fixed data reproduce every trial exactly."""
     config = QUICK_CASES["5.1"][0]
-    key = mc.stream_key(SPEC.seed, config.config_hash)
+    key = mc.samplers.stream_key(SPEC.seed, config.config_hash)
     random = adv.random_min_inner(config, SPEC.seed, 3)
     for t in range(3):
         rng = PhiloxStream(key, t)
@@ -342,7 +342,7 @@ def test_heldout_trials_share_the_random_part_of_the_engine_trials():
         held = adv.heldout_min_inner(config, _found(config, weights=weights), t + 1)
         assert held[t] == random[t]
     config = QUICK_CASES["4.1 part 1"][0]
-    X0, y0 = fixed_data(config, mc.stream_key(SPEC.seed, config.config_hash))
+    X0, y0 = fixed_data(config, mc.samplers.stream_key(SPEC.seed, config.config_hash))
     held = adv.heldout_min_inner(config, _found(config, X=X0, y=y0), 5)
     np.testing.assert_array_equal(held, adv.random_min_inner(config, SPEC.seed, 5))
 
@@ -375,9 +375,9 @@ def test_selection_keeps_the_restart_with_the_smallest_c_star():
 
 def test_random_min_inner_is_the_numpy_backend_run():
     config = QUICK_CASES["corollary_5.1-frobenius"][0]
-    key = mc.stream_key(SPEC.seed, config.config_hash)
-    base, _ = mc.get_backend("numpy").run(config, key, np.arange(4), None)
-    col = mc.TRIAL_COLUMNS.index("min_inner")
+    key = mc.samplers.stream_key(SPEC.seed, config.config_hash)
+    base, _ = mc.backends.get_backend("numpy").run(config, key, np.arange(4), None)
+    col = mc.backends.TRIAL_COLUMNS.index("min_inner")
     np.testing.assert_array_equal(
         adv.random_min_inner(config, SPEC.seed, 4), base[:, col]
     )
@@ -403,7 +403,7 @@ def test_batched_search_draws_are_the_streams_draws(config):
     the same counters and arithmetic, uniforms bit for bit; vectorized
     log1p/cos/sin may differ by an ulp, carried through a normalization (a few
     more roundings): 16 eps of the entries' scale (all entries here are O(1))."""
-    key = mc.stream_key(3, config.config_hash)
+    key = mc.samplers.stream_key(3, config.config_hash)
     indices = adv.SEARCH_TRIAL_BASE + np.array([0, 1, 7, 2**40])
     X, y = adv._data_batch(config, key, indices)
     X_ref, y_ref = adv._data_batch(config, key, indices, exact=True)
@@ -491,7 +491,7 @@ def test_label_twin_equals_the_configuration_labeling_function(labels):
     key = (5, 6)
     C = _labeling_function(config, PhiloxStream(key, 9))
     twin = adv._label_twin(config, PhiloxStream(key, 9))
-    X = mc.unit_ball(np.random.default_rng(3), 50, config.d)
+    X = mc.samplers.unit_ball(np.random.default_rng(3), 50, config.d)
     got = twin(torch.tensor(X, dtype=F64)).numpy()
     tol = 8 * (config.d + config.teacher_width) * EPS
     np.testing.assert_allclose(got, C(X), rtol=0, atol=tol)
@@ -542,9 +542,9 @@ def test_found_points_lie_in_their_constraint_sets():
     config, _ = QUICK_CASES["4.1 part 1"]
     found = adv.search(config, ETA, 1, TINY)
     assert np.all(np.linalg.norm(found.X, axis=1) <= tol)
-    key = mc.stream_key(1, config.config_hash)
+    key = mc.samplers.stream_key(1, config.config_hash)
     rng = PhiloxStream(key, FIXED_DATA_TRIAL)
-    mc.sphere(rng, config.n, config.d)
+    mc.samplers.sphere(rng, config.n, config.d)
     C = _labeling_function(config, rng)
     np.testing.assert_array_equal(found.y, C(found.X))
 

@@ -121,7 +121,7 @@ def test_branch_free_activations_match_numpy_to_a_few_ulp(code, name):
     )
     A, S = z.copy().reshape(1, -1), np.empty((1, z.size))
     _activate(code, A, S)
-    act = theory.get_activation(name)
+    act = theory.activations.get_activation(name)
     ref, dref = act.fn(z), act.d1(z)
     # fdlibm exp (< 1 ulp) and Cephes tanh (< 3 ulp) against numpy/scipy's own
     # (<= 4 ulp): they may differ by up to ~7 ulp.

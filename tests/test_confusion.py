@@ -16,12 +16,12 @@ G3 = U @ U.T  # [[2, -1, 1], [-1, 2, 0], [1, 0, 1]]
 
 def test_hand_built_statistics():
     np.testing.assert_array_equal(G3, [[2, -1, 1], [-1, 2, 0], [1, 0, 1]])
-    assert theory.min_inner(G3) == -1.0
+    assert theory.confusion.min_inner(G3) == -1.0
     assert theory.eta(G3) == 1.0
-    assert theory.negative_pairs(G3) == 1
+    assert theory.confusion.negative_pairs(G3) == 1
     # Off-diagonal entries: -1, 1, 0 (each twice): mean 0.
     assert theory.offdiag_mean(G3) == 0.0
-    C = theory.cosine_matrix(G3)
+    C = theory.confusion.cosine_matrix(G3)
     expected = np.array(
         [
             [1.0, -0.5, 1 / np.sqrt(2)],
@@ -38,8 +38,8 @@ def test_no_negative_pair_means_zero_eta():
     assert theory.eta(G) == 0.0
     # A zero inner product gives eta = +0.0, not -0.0.
     assert not np.signbit(theory.eta(np.eye(3)))
-    assert theory.min_inner(G) == 0.5
-    assert theory.negative_pairs(G) == 0
+    assert theory.confusion.min_inner(G) == 0.5
+    assert theory.confusion.negative_pairs(G) == 0
     assert theory.offdiag_mean(G) == 0.5
 
 
@@ -47,7 +47,7 @@ def test_zero_gradient_gives_nan_cosines_and_is_ignored_by_min_cosine():
     # u_0 = 0, u_1 = (1, 0), u_2 = (-1, 1)
     V = np.array([[0.0, 0.0], [1.0, 0.0], [-1.0, 1.0]])
     G = V @ V.T
-    C = theory.cosine_matrix(G)
+    C = theory.confusion.cosine_matrix(G)
     assert np.all(np.isnan(C[0, :])) and np.all(np.isnan(C[:, 0]))
     assert C[1, 1] == 1.0 and C[2, 2] == 1.0
     assert C[1, 2] == pytest.approx(-1 / np.sqrt(2), rel=1e-15)
@@ -56,7 +56,7 @@ def test_zero_gradient_gives_nan_cosines_and_is_ignored_by_min_cosine():
     assert np.isnan(theory.min_cosine(np.diag([0.0, 0.0, 4.0])))
     # Not a Gram matrix (G_00 = 0 but G_01 != 0): still NaN, never +-inf or a
     # clipped +-1.
-    C = theory.cosine_matrix(np.array([[0.0, -1.0], [2.0, 1.0]]))
+    C = theory.confusion.cosine_matrix(np.array([[0.0, -1.0], [2.0, 1.0]]))
     assert np.all(np.isnan(C[0, :])) and np.all(np.isnan(C[:, 0]))
     assert C[1, 1] == 1.0
 
@@ -65,7 +65,7 @@ def test_non_finite_gram_propagates_nan():
     G = G3.copy()
     G[0, 1] = G[1, 0] = np.nan
     assert np.isnan(theory.eta(G))
-    assert np.isnan(theory.min_inner(G))
+    assert np.isnan(theory.confusion.min_inner(G))
     assert np.isnan(theory.offdiag_mean(G))
     assert np.isnan(theory.min_cosine(G))
     G = G3.copy()
@@ -115,7 +115,7 @@ def test_eta_properties(G):
     off = [G[i, j] for i in range(n) for j in range(n) if i != j]
     assert (e == 0) == all(v >= 0 for v in off)
     assert e == max(0.0, -min(off))
-    assert theory.min_inner(G) == min(off)
+    assert theory.confusion.min_inner(G) == min(off)
     assert theory.offdiag_mean(G) == pytest.approx(sum(off) / len(off), abs=1e-12)
 
 
@@ -127,12 +127,12 @@ def test_negative_pairs_matches_brute_force(G):
         for j in range(i + 1, n):
             if G[i, j] < 0:
                 count += 1
-    assert theory.negative_pairs(G) == count
+    assert theory.confusion.negative_pairs(G) == count
 
 
 @given(G=gram_matrices())
 def test_cosine_properties(G):
-    C = theory.cosine_matrix(G)
+    C = theory.confusion.cosine_matrix(G)
     m = theory.min_cosine(G)
     assert np.array_equal(C, C.T, equal_nan=True)
     finite = C[~np.isnan(C)]
@@ -180,11 +180,11 @@ def test_minibatch_gram_is_gram_of_batch_means(batch):
     "fn",
     [
         theory.eta,
-        theory.min_inner,
-        theory.cosine_matrix,
+        theory.confusion.min_inner,
+        theory.confusion.cosine_matrix,
         theory.min_cosine,
         theory.offdiag_mean,
-        theory.negative_pairs,
+        theory.confusion.negative_pairs,
         lambda G: theory.minibatch_gram(G, 1),
     ],
 )
@@ -203,7 +203,7 @@ def test_bad_gram_raises(fn, G, pattern):
 
 def test_negative_diagonal_rejected_by_cosine():
     with pytest.raises(ValueError, match=r"non-negative diagonal.*G\[1, 1\] = -1"):
-        theory.cosine_matrix(np.array([[1.0, 0.0], [0.0, -1.0]]))
+        theory.confusion.cosine_matrix(np.array([[1.0, 0.0], [0.0, -1.0]]))
 
 
 @pytest.mark.parametrize("B", [0, -2, 1.0, 2.5, True])

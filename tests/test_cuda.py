@@ -116,7 +116,7 @@ def _assert_same_records(got, ref):
 
 
 def _run_both(config, seed=11):
-    key = mc.stream_key(seed, config.config_hash)
+    key = mc.samplers.stream_key(seed, config.config_hash)
     fixed = fixed_data(config, key)
     trials = np.arange(config.trials)
     ref = NumpyBackend().run(config, key, trials, fixed)
@@ -197,14 +197,14 @@ def _shape(size):
 @pytest.mark.parametrize("name", list(CASES))
 def test_draw_plan_is_the_samplers_sequence_of_calls(name):
     config = _config(**CASES[name])
-    rec = _Recorder(mc.PhiloxStream((5, 6), 0))
+    rec = _Recorder(mc.samplers.PhiloxStream((5, 6), 0))
     if not config.fixed_data:
         draw_data(config, rec)
     draw_weights(config, rec)
     plan = _cuda.draw_plan(config)
     assert [(r.kind, r.shape) for r in plan.requests] == rec.calls
     # Each request starts where the stream stands after the previous ones.
-    stream = mc.PhiloxStream((5, 6), 0)
+    stream = mc.samplers.PhiloxStream((5, 6), 0)
     for req, block in zip(plan.requests, plan.blocks, strict=True):
         assert stream.block == block
         (stream.standard_normal if req.kind == "normal" else stream.random)(req.count)
@@ -218,7 +218,7 @@ def test_host_draws_hold_the_samplers_numbers_at_the_plan_offsets():
     trials = [7, 2**40]
     buf = _cuda.host_draws(plan, key, np.array(trials))
     for row, t in zip(buf, trials, strict=True):
-        stream = mc.PhiloxStream(key, t)
+        stream = mc.samplers.PhiloxStream(key, t)
         X, _ = draw_data(config, stream)
         draw_weights(config, stream)
         assert stream.block == plan.n_blocks
@@ -233,7 +233,7 @@ def test_host_draws_hold_the_samplers_numbers_at_the_plan_offsets():
 
 def test_batching_does_not_change_the_records():
     config = _config(weights="orthogonal", batch_sizes=(3,), trials=7)
-    key = mc.stream_key(1, config.config_hash)
+    key = mc.samplers.stream_key(1, config.config_hash)
     trials = np.arange(7)
     whole = _cuda.run_chunk(config, key, trials, rng="host", device="cpu")
     one_by_one = _cuda.run_chunk(
@@ -244,7 +244,7 @@ def test_batching_does_not_change_the_records():
 
 def test_bad_arguments_raise_before_any_work():
     config = _config()
-    key = mc.stream_key(0, config.config_hash)
+    key = mc.samplers.stream_key(0, config.config_hash)
     with pytest.raises(ValueError, match=r"rng must be one of .*, got 'gpu'"):
         CudaBackend(rng="gpu")
     with pytest.raises(ValueError, match="device must be None or a torch device"):
@@ -259,10 +259,10 @@ def test_bad_arguments_raise_before_any_work():
 
 @pytest.mark.skipif(cuda.is_available(), reason="numba sees a CUDA device here")
 def test_without_a_device_cuda_is_not_listed_and_refuses_device_draws(tmp_path):
-    assert "cuda" in mc.BACKENDS
-    assert "cuda" not in mc.available_backends()
+    assert "cuda" in mc.backends.BACKENDS
+    assert "cuda" not in mc.backends.available_backends()
     with pytest.raises(ValueError, match="NUMBA_ENABLE_CUDASIM=1"):
-        mc.get_backend("cuda")
+        mc.backends.get_backend("cuda")
     spec = mc.parse_spec("[configs.a]\ntrials = 2\nn = 4\nd = 3\nwidth = 3", name="a")
     with pytest.raises(ValueError, match="rng='device' needs a CUDA device"):
         mc.run_sweep(spec, tmp_path, backend="cuda")

@@ -124,7 +124,7 @@ def test_workers_run_numba_and_blas_on_one_thread(client):
     # numba's thread count is per calling thread; without pinning, a worker
     # thread would use NUMBA_NUM_THREADS threads (the core count).
     config = mc.Config(n=4, d=3, width=5, trials=2)
-    key = mc.stream_key(0, config.config_hash)
+    key = mc.samplers.stream_key(0, config.config_hash)
     chunk = Chunk(config, config.config_hash, 0, key, np.arange(2), None, "numba")
     DaskExecutor(client)  # registers the BLAS plugin
     for addr in client.nthreads():
@@ -181,7 +181,7 @@ def _attempts(client, config_hash):
 
 def test_failing_task_is_retried_then_raised(client):
     config = mc.Config(n=4, d=2, width=3, trials=2)
-    key = mc.stream_key(0, config.config_hash)
+    key = mc.samplers.stream_key(0, config.config_hash)
     bad = Chunk(config, config.config_hash, 0, key, np.arange(2), None, "no-such")
     executor = DaskExecutor(client, retries=2, timeout=RUN_TIMEOUT)
     with pytest.raises(ValueError, match="backend must be one of"):

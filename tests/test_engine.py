@@ -61,12 +61,12 @@ def _config(name):
 @pytest.mark.parametrize("name", list(CASES))
 def test_every_pair_of_backends_gives_the_same_trials(name):
     config = _config(name)
-    key = mc.stream_key(11, config.config_hash)
+    key = mc.samplers.stream_key(11, config.config_hash)
     fixed = fixed_data(config, key)
     trials = np.arange(config.trials)
     results = {
-        b: mc.get_backend(b).run(config, key, trials, fixed)
-        for b in mc.available_backends()
+        b: mc.backends.get_backend(b).run(config, key, trials, fixed)
+        for b in mc.backends.available_backends()
     }
     names = list(results)
     for i, a in enumerate(names):
@@ -331,7 +331,7 @@ def test_config_hash_ignores_trials_only():
 
 
 def test_bundled_specs_parse():
-    names = mc.bundled_specs()
+    names = mc._config.bundled_specs()
     assert "quick" in names
     for name in names:
         spec = mc.load_spec(name)

@@ -141,7 +141,7 @@ COMBOS = list(itertools.product(ACTIVATION_NAMES, LOSS_NAMES, [True, False], GAM
 # --------------------------------------------------------------------------
 # ReLU kinks: weights and data are continuous random draws, so a pre-activation
 # is exactly 0 with probability 0, except when a whole layer is dead (its input
-# is the zero vector); then both torch and theory.relu use derivative 0 at 0.
+# is the zero vector); then torch and theory.activations.relu use derivative 0 at 0.
 @pytest.mark.parametrize(
     ("act", "loss", "output_activation", "gamma"),
     COMBOS,

@@ -99,7 +99,7 @@ from montecarlo._kernel_cache import cache_dir
 from pathlib import Path
 import montecarlo._numba_trial as k
 config = mc.Config(n=5, d=4, depth=2, width=6, labels="network_teacher")
-key = mc.stream_key(3, config.config_hash)
+key = mc.samplers.stream_key(3, config.config_hash)
 trials = np.arange(4)
 out = {name: get_backend(name).run(config, key, trials, None)[0].tolist()
        for name in ("numba", "numpy")}

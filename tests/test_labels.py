@@ -42,14 +42,14 @@ def lipschitz_labelings(draw, d):
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     if kind == "constant":
-        return theory.constant_label(draw(st.floats(-1, 1)))
+        return theory.labels.constant_label(draw(st.floats(-1, 1)))
     if kind == "linear":
-        return theory.linear_teacher(rng, d)
+        return theory.labels.linear_teacher(rng, d)
     if kind == "tanh":
-        return theory.tanh_teacher(rng, d)
+        return theory.labels.tanh_teacher(rng, d)
     width = draw(st.integers(1, 8))
     act = draw(st.sampled_from(TEACHER_ACTIVATIONS))
-    return theory.network_teacher(rng, d, width, activation=act)
+    return theory.labels.network_teacher(rng, d, width, activation=act)
 
 
 @settings(max_examples=120)
@@ -69,7 +69,7 @@ def test_lipschitz_labelings_satisfy_the_assumption(d, data):
 @given(d=st.integers(1, 8), seed=st.integers(0, 2**32 - 1))
 def test_linear_teacher_gradient_has_unit_norm(d, seed):
     """grad <v, x> = v with ||v|| = 1: the bound is attained (sensitivity)."""
-    C = theory.linear_teacher(np.random.default_rng(seed), d)
+    C = theory.labels.linear_teacher(np.random.default_rng(seed), d)
     X = unit_ball_points(np.random.default_rng(seed + 1), 3, d)
     np.testing.assert_allclose(
         np.linalg.norm(fd_gradients(C, X), axis=1), 1.0, rtol=0, atol=GRAD_TOL
@@ -83,7 +83,9 @@ def same_state(a, b):
     return a.bit_generator.state == b.bit_generator.state
 
 
-@pytest.mark.parametrize("make", [theory.linear_teacher, theory.tanh_teacher])
+@pytest.mark.parametrize(
+    "make", [theory.labels.linear_teacher, theory.labels.tanh_teacher]
+)
 def test_teacher_draw_order(make):
     d = 5
     rng, ref = np.random.default_rng(7), np.random.default_rng(7)
@@ -92,13 +94,13 @@ def test_teacher_draw_order(make):
     v /= np.linalg.norm(v)
     assert same_state(rng, ref)
     X = unit_ball_points(np.random.default_rng(8), 4, d)
-    expected = X @ v if make is theory.linear_teacher else np.tanh(X @ v)
+    expected = X @ v if make is theory.labels.linear_teacher else np.tanh(X @ v)
     np.testing.assert_allclose(C(X), expected, rtol=1e-14, atol=1e-15)
 
 
 def test_network_teacher_draw_order():
     rng, ref = np.random.default_rng(11), np.random.default_rng(11)
-    theory.network_teacher(rng, 4, 6)
+    theory.labels.network_teacher(rng, 4, 6)
     ref.standard_normal((6, 4))
     ref.standard_normal(6)
     assert same_state(rng, ref)
@@ -106,7 +108,7 @@ def test_network_teacher_draw_order():
 
 def test_random_signs():
     rng, ref = np.random.default_rng(3), np.random.default_rng(3)
-    C = theory.random_signs(rng)
+    C = theory.labels.random_signs(rng)
     assert not C.lipschitz
     assert same_state(rng, ref)  # nothing drawn at construction
     X = np.zeros((1000, 2))
@@ -119,7 +121,7 @@ def test_random_signs():
 
 
 def test_constant_label():
-    C = theory.constant_label(-0.25)
+    C = theory.labels.constant_label(-0.25)
     np.testing.assert_array_equal(C(np.ones((3, 7))), [-0.25, -0.25, -0.25])
     assert C.lipschitz and C.d is None
 
@@ -130,33 +132,33 @@ def test_constant_label():
 @pytest.mark.parametrize("value", [1.5, -2.0, np.nan, np.inf, True, "1"])
 def test_constant_label_rejects_bad_value(value):
     with pytest.raises(ValueError, match=r"value must be a finite number in \[-1, 1\]"):
-        theory.constant_label(value)
+        theory.labels.constant_label(value)
 
 
 @pytest.mark.parametrize("d", [0, -1, 2.0, None])
 def test_teachers_reject_bad_d(d):
     rng = np.random.default_rng(0)
-    for make in (theory.linear_teacher, theory.tanh_teacher):
+    for make in (theory.labels.linear_teacher, theory.labels.tanh_teacher):
         with pytest.raises(ValueError, match=r"d must be an integer >= 1"):
             make(rng, d)
     with pytest.raises(ValueError, match=r"d must be an integer >= 1"):
-        theory.network_teacher(rng, d, 3)
+        theory.labels.network_teacher(rng, d, 3)
 
 
 def test_network_teacher_rejects_bad_width_and_activation():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match=r"width must be an integer >= 1, got 0"):
-        theory.network_teacher(rng, 3, 0)
+        theory.labels.network_teacher(rng, 3, 0)
     with pytest.raises(ValueError, match=r"activation must be one of .*'softplus'"):
-        theory.network_teacher(rng, 3, 2, activation="softplus")
+        theory.labels.network_teacher(rng, 3, 2, activation="softplus")
 
 
 @pytest.mark.parametrize("rng", [0, "seed", object()])
 def test_rng_must_offer_standard_normal_and_random(rng):
     with pytest.raises(ValueError, match=r"rng must be a numpy.random.Generator"):
-        theory.linear_teacher(rng, 3)
+        theory.labels.linear_teacher(rng, 3)
     with pytest.raises(ValueError, match=r"rng must be a numpy.random.Generator"):
-        theory.random_signs(rng)
+        theory.labels.random_signs(rng)
 
 
 class RecordingSource:
@@ -178,10 +180,10 @@ class RecordingSource:
 def test_only_the_documented_draws_are_made():
     """Any source with the two methods works, and the call log is as documented."""
     src = RecordingSource(0)
-    theory.linear_teacher(src, 4)
-    theory.tanh_teacher(src, 2)
-    theory.network_teacher(src, 3, 5, activation="relu")
-    C = theory.random_signs(src)
+    theory.labels.linear_teacher(src, 4)
+    theory.labels.tanh_teacher(src, 2)
+    theory.labels.network_teacher(src, 3, 5, activation="relu")
+    C = theory.labels.random_signs(src)
     C(np.zeros((6, 3)))
     assert src.calls == [
         ("standard_normal", 4),
@@ -193,7 +195,7 @@ def test_only_the_documented_draws_are_made():
 
 
 def test_labeling_function_checks_X():
-    C = theory.linear_teacher(np.random.default_rng(0), 3)
+    C = theory.labels.linear_teacher(np.random.default_rng(0), 3)
     with pytest.raises(ValueError, match=r"X must have d = 3 columns"):
         C(np.ones((2, 4)))
     with pytest.raises(ValueError, match=r"X must be a 2-D array"):

@@ -59,7 +59,7 @@ def test_moments_equal_enumeration_of_all_batch_pairs_n6(B):
     rng = np.random.default_rng(B)
     X = sphere(rng, 6, 4)
     W = mb.gaussian_weights(rng, 4, [5], kappa=1.0)
-    y = theory.tanh_teacher(rng, 4)(X)
+    y = theory.labels.tanh_teacher(rng, 4)(X)
     for G in (
         _symmetric(rng, 6),
         theory.gram(W, X, y, activation="tanh", loss="square"),
@@ -102,7 +102,7 @@ def test_moments_match_simulation_of_random_batch_pairs():
     n, d, B, reps = 24, 6, 4, 200_000
     X = sphere(rng, n, d)
     W = mb.gaussian_weights(rng, d, [8, 8], kappa=1.0)
-    y = theory.tanh_teacher(rng, d)(X)
+    y = theory.labels.tanh_teacher(rng, d)(X)
     G = theory.gram(W, X, y, activation="tanh", loss="square")
     idx = np.argsort(rng.random((reps, n)), axis=1)[:, : 2 * B]
     x = G[idx[:, :B, None], idx[:, None, B:]].sum(axis=(1, 2)) / B**2
@@ -375,7 +375,7 @@ def test_stationary_ensemble_has_zero_mean_gradient():
         assert G0.sum() > 1e-3 * G0.shape[0] * np.trace(G0)
     rng = np.random.default_rng(0)
     X = sphere(rng, 30, 4)
-    y = theory.tanh_teacher(rng, 4)(X)
+    y = theory.labels.tanh_teacher(rng, 4)(X)
     W = mb.least_squares_readout(mb.gaussian_weights(rng, 4, [6, 5], kappa=1.0), X, y)
     v = np.linalg.lstsq(X, y, rcond=None)[0]
     out = theory.forward(W, X, activation="identity", output_activation=False)

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
-from montecarlo import PhiloxStream, stream_key
 from montecarlo._rng import _nb_normals, _nb_state, _nb_uniforms, philox4x32
+from montecarlo.samplers import PhiloxStream, stream_key
 
 # Random123 tests/kat_vectors, the three "philox4x32 10" lines: counter, key, output.
 KAT = [

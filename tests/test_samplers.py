@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from montecarlo import (
+from montecarlo.samplers import (
     NormalSource,
     ball_around,
     gaussian_weights,

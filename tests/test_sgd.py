@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from scipy import optimize, stats
 
 import theory
-from theory import ToyProblem, make_data, make_problem, sgd
+from theory.toy import ToyProblem, make_data, make_problem, sgd
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from scipy import stats
 import montecarlo._sgd_check as sc
 from figures._sgd import plot_figure1, plot_sgd_check
 from montecarlo.claims import experiment_claims
-from theory import make_problem, sgd
+from theory.toy import make_problem, sgd
 
 matplotlib.use("Agg")
 

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import theory
-from theory import minibatch_confusion, per_sample_gram, torch_mlp
+from theory.torch import minibatch_confusion, per_sample_gram, torch_mlp
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 EPS32 = float(np.finfo(np.float32).eps)

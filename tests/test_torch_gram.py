@@ -217,7 +217,7 @@ def test_linear_model_closed_form(n, d, gamma, seed):
 )
 def test_soft_min_brackets_the_minimum(n, m, temperature, seed):
     """min - t log K <= softmin_t <= min, K = n (n - 1) / 2, and both equal
-    theory.min_inner; for n = 2 the soft minimum is G_01 itself."""
+    theory.confusion.min_inner; for n = 2 the soft minimum is G_01 itself."""
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((m, n, n + 1))
     G = t(A @ A.transpose(0, 2, 1))
@@ -229,7 +229,7 @@ def test_soft_min_brackets_the_minimum(n, m, temperature, seed):
     assert torch.all(soft <= hard + slack)
     assert torch.all(soft >= hard - temperature * math.log(K) - slack)
     for b in range(m):
-        assert hard[b].item() == theory.min_inner(G[b].numpy())
+        assert hard[b].item() == theory.confusion.min_inner(G[b].numpy())
     if n == 2:
         assert torch.allclose(soft, G[:, 0, 1], rtol=4 * EPS, atol=0)
 
@@ -293,7 +293,7 @@ def test_gram_torch_rejects_bad_arguments():
     k = dict(activation="tanh", loss="square")
     with pytest.raises(ValueError, match="activation must be one of"):
         gram_torch(W, X, y, activation="softplus", loss="square")
-    custom = theory.Activation("mine", np.tanh, np.tanh, np.tanh)
+    custom = theory.activations.Activation("mine", np.tanh, np.tanh, np.tanh)
     with pytest.raises(ValueError, match="custom Activation 'mine'"):
         gram_torch(W, X, y, activation=custom, loss="square")
     with pytest.raises(ValueError, match="loss must be one of"):

@@ -1,116 +1,51 @@
 """The paper's objects, exact (Sankararaman et al., ICML 2020).
 
-Public API (each name is documented in its own module):
+Public API (numpy only: ``import theory`` loads neither torch nor pandas):
 
-- activations and losses with their derivatives, and a checker for (P1)/(P2);
-- bias-free fully connected networks and the per-sample gradient Gram matrix
-  ``gram`` by the factored back-propagation formula (THEORY.md section 2);
-- confusion statistics of a Gram matrix (worst case, cosine, averaged,
-  mini-batch);
-- labeling functions ``C`` with ``|C| <= 1`` and ``||grad C|| <= 1``;
-- toy SGD models (linear and logistic regression) for Theorems 3.1 and 3.2;
-- confusion of arbitrary torch models (Section 7 protocol and per-sample Gram).
+- ``gram``: the per-sample gradient Gram matrix ``G_ij = <grad f_i, grad f_j>``
+  of a bias-free network by the factored back-propagation formula
+  (THEORY.md section 2); ``forward``: the network itself;
+- ``eta``, ``min_cosine``, ``offdiag_mean``, ``minibatch_gram``: the
+  confusion of a Gram matrix (Definition 2.1) and its Section 8 variants;
+- submodules, each a short list:
+
+  - ``theory.activations``, ``theory.losses``: sigma with (P1)/(P2), the
+    square and logistic losses, with derivatives;
+  - ``theory.labels``: labeling functions ``C`` with ``|C| <= 1`` and
+    ``||grad C|| <= 1``;
+  - ``theory.confusion``: every statistic of a Gram matrix, and the exact
+    moments of mini-batch gradient inner products (Section 8);
+  - ``theory.toy``: linear and logistic regression and SGD on them
+    (Theorems 3.1, 3.2, Figure 1);
+  - ``theory.torch``: the same objects for torch models (Section 7 protocol,
+    per-sample Gram of any model, a differentiable Gram); loads torch.
 """
 
-__all__: list[str] = []
+import importlib
 
-# --- core: activations, losses, networks, Gram, confusion, labels ---
-from theory._activations import (
-    ACTIVATIONS,
-    Activation,
-    ActivationCheck,
-    check_activation,
-    get_activation,
-    identity,
-    relu,
-    sigmoid,
-    tanh,
-)
-from theory._confusion import (
-    cosine_matrix,
-    eta,
-    min_cosine,
-    min_inner,
-    minibatch_gram,
-    negative_pairs,
-    offdiag_mean,
-)
+from theory import activations, confusion, labels, losses, toy
+from theory._confusion import eta, min_cosine, minibatch_gram, offdiag_mean
 from theory._gram import gram
-from theory._labels import (
-    LabelingFunction,
-    constant_label,
-    linear_teacher,
-    network_teacher,
-    random_signs,
-    tanh_teacher,
-)
-from theory._losses import LOSSES, Loss, get_loss, logistic, square
 from theory._network import forward
 
-__all__ += [
-    "ACTIVATIONS",
-    "Activation",
-    "ActivationCheck",
-    "check_activation",
-    "get_activation",
-    "identity",
-    "relu",
-    "sigmoid",
-    "tanh",
-    "LOSSES",
-    "Loss",
-    "get_loss",
-    "logistic",
-    "square",
+__all__ = [
+    "activations",
+    "confusion",
+    "eta",
     "forward",
     "gram",
-    "cosine_matrix",
-    "eta",
+    "labels",
+    "losses",
     "min_cosine",
-    "min_inner",
     "minibatch_gram",
-    "negative_pairs",
     "offdiag_mean",
-    "LabelingFunction",
-    "constant_label",
-    "linear_teacher",
-    "network_teacher",
-    "random_signs",
-    "tanh_teacher",
+    "toy",
+    "torch",
 ]
 
-# --- SGD toy models (Theorems 3.1, 3.2) ---
-from theory._sgd import (
-    DATA_KINDS,
-    TOY_LOSSES,
-    SGDRun,
-    ToyProblem,
-    make_data,
-    make_problem,
-    sgd,
-)
 
-__all__ += [
-    "DATA_KINDS",
-    "TOY_LOSSES",
-    "SGDRun",
-    "ToyProblem",
-    "make_data",
-    "make_problem",
-    "sgd",
-]
-
-# --- confusion of torch models (Section 7) ---
-from theory._torch_confusion import (
-    MinibatchConfusion,
-    minibatch_confusion,
-    per_sample_gram,
-    torch_mlp,
-)
-
-__all__ += [
-    "MinibatchConfusion",
-    "minibatch_confusion",
-    "per_sample_gram",
-    "torch_mlp",
-]
+def __getattr__(name: str) -> object:
+    # ``theory.torch`` is loaded on first use: it imports torch (seconds).
+    if name == "torch":
+        return importlib.import_module("theory.torch")
+    raise AttributeError(f"module 'theory' has no attribute {name!r}")

@@ -63,7 +63,7 @@ TensorFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _relu_d1(z: torch.Tensor) -> torch.Tensor:
-    # Derivative at 0 taken as 0, as theory.relu and torch.relu's autograd do.
+    # Derivative at 0 taken as 0, as theory.activations.relu and torch.relu do.
     return (z > 0).to(z.dtype)
 
 
