@@ -77,6 +77,18 @@ LABEL_NAMES = (
 )
 WEIGHT_NAMES = ("gaussian", "orthogonal", "small", "ball", "orthogonal_linear")
 THEOREMS = ("4.1", "5.1", "6.1", "corollary_5.1", "none")
+ADMISSIBLE_WEIGHTS = {
+    "4.1": ("gaussian",),
+    "5.1": ("small", "orthogonal"),
+    "corollary_5.1": ("ball",),
+    "6.1": ("orthogonal_linear",),
+}
+"""Weight ensembles inside each statement's hypothesis class: Strategy 4.1 for
+Theorem 4.1; every ensemble with all ``||W_p||_2 <= 1`` (Assumption 1) for
+Theorem 5.1 (Gaussian layers rescaled to norm ``scale``, Haar orthogonal
+layers); a point of the ball around such weights for Corollary 5.1;
+orthogonal layers for Theorem 6.1."""
+
 MAX_SEED = 2**63 - 1
 """Largest run seed: the store keeps it as a SQLite INTEGER (signed 64-bit)."""
 MAX_TRIALS = 10**7
@@ -294,16 +306,11 @@ def _check_config(cfg: Config, path: str) -> list[str]:
             f"{path}: loss = 'logistic' needs labels in {{'random_signs', 'constant'}}"
             f" (+-1 labels), got labels = {cfg.labels!r}"
         )
-    expected = {
-        "4.1": ("gaussian",),
-        "5.1": ("small",),
-        "corollary_5.1": ("ball",),
-        "6.1": ("orthogonal_linear",),
-    }.get(cfg.theorem)
+    expected = ADMISSIBLE_WEIGHTS.get(cfg.theorem)
     if expected and cfg.weights not in expected:
         problems.append(
-            f"{path}: theorem = {cfg.theorem!r} is about weights = {expected[0]!r}, "
-            f"got weights = {cfg.weights!r}"
+            f"{path}: theorem = {cfg.theorem!r} admits weights in "
+            f"{list(expected)}, got weights = {cfg.weights!r}"
         )
     if cfg.fixed_data and cfg.theorem not in ("4.1", "none"):
         problems.append(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+from collections.abc import Sequence
 
 from bounds import STATEMENTS
 
@@ -195,6 +196,30 @@ class Claim:
             )
         if self.parts and self.evidence:
             raise ValueError("a claim with parts takes its evidence from the parts")
+
+    @classmethod
+    def over_ensembles(cls, parts: Sequence[Claim]) -> Claim:
+        """One claim over several admissible ensembles (see the module docstring).
+
+        Args:
+            parts: The same claim tested on each ensemble (their ``ensemble``
+                set); they become observations, and the aggregate's verdict is
+                the theorem's only when they agree.
+        """
+        first = parts[0]
+        return cls(
+            statement=first.statement,
+            kind=first.kind,
+            claim=first.claim,
+            test=f"{first.test}; per admissible ensemble",
+            statistic=" | ".join(f"{p.ensemble}: {p.statistic}" for p in parts),
+            alpha=first.alpha,
+            figure=first.figure,
+            source=first.source,
+            variant=first.variant,
+            ensemble="every admissible ensemble",
+            parts=tuple(dataclasses.replace(p, kind=Kind.OBSERVATION) for p in parts),
+        )
 
     @property
     def counts_as_verdict(self) -> bool:

@@ -60,7 +60,6 @@ ensemble: a verdict that differs between ensembles is "ensemble-dependent"):
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -351,23 +350,6 @@ def lemma_b1_claims(result: dict, *, alpha: float = 0.05) -> list[Claim]:
 # --- Section 8 mini-batches ---------------------------------------------------
 
 
-def _over_ensembles(parts: list[Claim]) -> Claim:
-    """One claim whose verdict combines its per-ensemble parts."""
-    first = parts[0]
-    return Claim(
-        statement=first.statement,
-        kind=first.kind,
-        claim=first.claim,
-        test=f"{first.test}; per ensemble",
-        statistic=" | ".join(f"{p.ensemble}: {p.statistic}" for p in parts),
-        alpha=first.alpha,
-        figure=first.figure,
-        source=first.source,
-        ensemble="every ensemble",
-        parts=tuple(dataclasses.replace(p, kind=Kind.OBSERVATION) for p in parts),
-    )
-
-
 def _variance_part(ens: dict, bs: list[int], margin: float, alpha: float) -> Claim:
     ex = np.asarray([x for x in ens["exponent"] if x is not None], dtype=float)
     claim = "the variance of the mini-batch gradient inner product scales as 1/B^2"
@@ -476,6 +458,6 @@ def minibatch_claims(result: dict, *, alpha: float = 0.05) -> list[Claim]:
     margin = dominance_margin(bs)
     ensembles = result["ensembles"]
     return [
-        _over_ensembles([_variance_part(e, bs, margin, alpha) for e in ensembles]),
-        _over_ensembles([_eta_part(e, bs, alpha) for e in ensembles]),
+        Claim.over_ensembles([_variance_part(e, bs, margin, alpha) for e in ensembles]),
+        Claim.over_ensembles([_eta_part(e, bs, alpha) for e in ensembles]),
     ]

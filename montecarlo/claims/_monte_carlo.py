@@ -46,7 +46,6 @@ is the theorem's only when every admissible ensemble agrees.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import math
@@ -749,23 +748,6 @@ def user_constant_claim(
     )
 
 
-def _aggregate(parts: list[Claim]) -> Claim:
-    """One claim over several admissible ensembles (see :class:`Claim`)."""
-    first = parts[0]
-    return Claim(
-        statement=first.statement,
-        kind=first.kind,
-        claim=first.claim,
-        test=f"{first.test}; per admissible ensemble",
-        statistic=" | ".join(f"{p.ensemble}: {p.statistic}" for p in parts),
-        alpha=first.alpha,
-        figure=first.figure,
-        variant=first.variant,
-        ensemble="every admissible ensemble",
-        parts=tuple(dataclasses.replace(p, kind=Kind.OBSERVATION) for p in parts),
-    )
-
-
 def _per_ensemble(
     sweeps: list[_Sweep], build: Callable[[_Sweep], Claim], class_quantified: bool
 ) -> list[Claim]:
@@ -778,7 +760,7 @@ def _per_ensemble(
     for s, c in zip(sweeps, claims, strict=True):
         rest = tuple((k, v) for k, v in s.fixed.items() if k not in _ENSEMBLE_KEYS)
         by_rest.setdefault(rest, []).append(c)
-    return [g[0] if len(g) == 1 else _aggregate(g) for g in by_rest.values()]
+    return [g[0] if len(g) == 1 else Claim.over_ensembles(g) for g in by_rest.values()]
 
 
 def _contrast_claims(sweeps: list[_Sweep], axis: str, alpha: float) -> list[Claim]:
