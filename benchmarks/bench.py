@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python benchmarks/bench.py            # full run, about 3-5 minutes
-    python benchmarks/bench.py --quick    # smoke run, about 30 seconds
+    python benchmarks/bench.py            # full run, about 4-6 minutes
+    python benchmarks/bench.py --quick    # smoke run, about 45 seconds
 
 Everything is measured in the same run on this machine and printed as
 markdown tables:
@@ -14,15 +14,31 @@ markdown tables:
    ``vmap(grad)`` per-sample gradients ``J``, then ``J J^T`` block by block)
    and BackPACK (``BatchGrad`` per-sample gradients, then the same blockwise
    Gram) when it is installed. All on one thread.
-2. **Flop limit**: the forward, backward and Gram GEMMs of one Gram (``2 m n
-   k`` flops per product) divided by numpy's float64 GEMM throughput on a
-   ``512 x 512 x 512`` product measured in the same run.
+2. **Flop limit**: the flops of one Gram as the kernel computes it (forward
+   and backward GEMMs, ``2 m n k`` flops per product; the two Gram factors
+   by ``dsyrk``, ``n (n + 1) k`` flops each) divided by numpy's float64 GEMM
+   throughput on a ``512 x 512 x 512`` product measured in the same run.
 3. **Full trial** (sampling, Gram, statistics) of the numba backend, trials
    per second on 1 and 2 threads, and the share of a trial spent drawing
    random numbers.
 4. **Peak memory** of one Gram at ``(256, 784, 4096, 4)`` (measured in a
    subprocess), and the memory the naive route would need there.
 5. **Targets**: each one met or missed, with the measured ratio.
+6. **Worst-case search** (``montecarlo._adversarial``, issue 12) at the quick
+   suite's shapes ``(N, d, width, depth) = (10, 10, 32, 2)``: one step of the
+   full budget's search (forward, Gram, surrogate, backward, update and
+   projection for 8 restarts x 64 draws, one torch thread) and the Philox
+   draws of its batch, against one trial of the numba backend (one thread);
+   then whole searches with their held-out estimates, at the quick suite's
+   budget for each uniform statement and (full run) at the full budget, with
+   the targets "full budget under a minute" and "quick budget a few seconds".
+7. **Rare events** (``montecarlo._rare``, issue 13) at the quick suite's
+   Theorem 4.1 shape ``(10, 10, 32, 2)`` (tanh, Gaussian ``kappa = 1``, sphere
+   data, ``tanh_teacher`` labels): subset simulation of
+   ``P(min_inner < -eta)`` near 1e-8 from repetitions (time, relative error
+   of the 95% interval), and its cost against plain Monte Carlo at equal
+   relative error, the plain cost extrapolated from the numba backend's
+   trials per second on as many threads.
 
 Times are the minimum over repeats (the machine may be shared: the minimum
 is the least disturbed run). Depth is the number of hidden layers: weights
@@ -32,6 +48,7 @@ is the least disturbed run). Depth is the number of hidden layers: weights
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -115,17 +132,18 @@ def n_params(d: int, width: int, depth: int) -> int:
 
 
 def gram_flops(n: int, d: int, width: int, depth: int) -> float:
-    """Flops of the GEMMs of one Gram, ``2 m n k`` per product.
+    """Flops of one Gram as the numba kernel computes it.
 
-    Forward ``Z_p = A_{p-1} W_p^T`` (every layer), backward ``D_{p-1} = D_p W_p``
-    (``p >= 1``), and the two Gram factors ``D_p D_p^T`` and ``A_{p-1}
-    A_{p-1}^T`` of every layer.
+    Forward ``Z_p = A_{p-1} W_p^T`` (every layer) and backward ``D_{p-1} =
+    D_p W_p`` (``p >= 1``) are GEMMs, ``2 m n k`` flops each; the two Gram
+    factors ``D_p D_p^T`` and ``A_{p-1} A_{p-1}^T`` of every layer are
+    ``dsyrk`` calls, which form one triangle: ``n (n + 1) k`` flops each.
     """
     ls = layer_sizes(d, width, depth)
     pairs = list(zip(ls[:-1], ls[1:], strict=True))
     forward = sum(2 * n * a * b for a, b in pairs)
     backward = sum(2 * n * a * b for a, b in pairs[1:])
-    factors = sum(2 * n * n * (a + b) for a, b in pairs)
+    factors = sum(n * (n + 1) * (a + b) for a, b in pairs)
     return float(forward + backward + factors)
 
 
@@ -318,7 +336,7 @@ def bench_trial(sizes, quick: bool) -> list[dict]:
 
     import montecarlo as mc
 
-    backend = mc.get_backend("numba")
+    backend = mc.backends.get_backend("numba")
     before = numba.get_num_threads()
     threads = [t for t in (1, 2) if t <= numba.config.NUMBA_NUM_THREADS]
     rows = []
@@ -335,7 +353,7 @@ def bench_trial(sizes, quick: bool) -> list[dict]:
                 labels="tanh_teacher",
                 weights="gaussian",
             )
-            key = mc.stream_key(0, config.config_hash)
+            key = mc.samplers.stream_key(0, config.config_hash)
             numba.set_num_threads(1)
             t2 = best_time(
                 lambda c=config, k=key: backend.run(c, k, np.arange(2), None),
@@ -459,6 +477,308 @@ def bench_memory(size) -> list[dict]:
     return out
 
 
+# --- worst-case search ------------------------------------------------------
+
+FULL_SEARCH_TARGET = 60.0  # s, one configuration at the full budget (issue 12)
+QUICK_SEARCH_TARGET = 5.0  # s, one configuration at the quick suite's budget
+SEARCH_TRIALS = 400  # held-out trials, as the quick suite's configurations
+
+
+def search_cases() -> dict:
+    """The quick suite's configuration of each uniform statement (and norm)."""
+    import montecarlo as mc
+
+    spec = mc.load_spec("quick")
+
+    def pick(group, **fields):
+        return next(
+            c
+            for c in spec.groups[group]
+            if all(getattr(c, k) == v for k, v in fields.items())
+        )
+
+    return {
+        "Theorem 5.1": (pick("t51_depth", depth=2), None),
+        "Corollary 5.1, operator": (pick("c51_radius", r=1.0), "operator"),
+        "Corollary 5.1, Frobenius": (pick("c51_radius", r=1.0), "frobenius"),
+        "Theorem 4.1 part 1": (pick("t41_fixed"), None),
+    }
+
+
+def bench_search(quick: bool) -> dict:
+    """One search step and one numba trial at (10, 10, 32, 2); whole searches."""
+    import numba
+    import torch
+
+    import montecarlo as mc
+    from montecarlo import _adversarial as adv
+    from theory._torch_gram import gram_torch
+
+    cases = search_cases()
+    config, _ = cases["Theorem 5.1"]
+    key = mc.samplers.stream_key(0, config.config_hash)
+    backend = mc.backends.get_backend("numba")
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        trials = np.arange(400)
+        trial = (
+            best_time(
+                lambda: backend.run(config, key, trials, None), repeat=5, budget=4.0
+            )
+            / trials.size
+        )
+    finally:
+        numba.set_num_threads(before)
+
+    budget = adv.FULL_BUDGET
+    R, m, steps = budget.restarts, budget.batch, 20
+    indices = adv.SEARCH_TRIAL_BASE + np.arange(m)
+    X, y = (torch.from_numpy(a) for a in adv._data_batch(config, key, indices))
+    start, _ = adv._start_weights(config, key, R)
+    start = [torch.from_numpy(W) for W in start]
+    net = dict(activation=config.activation, loss=config.loss)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ascent = best_time(
+            lambda: adv.projected_ascent(
+                start,
+                lambda p, k: gram_torch([W[:, None] for W in p], X, y, **net),
+                adv.project_spectral,
+                dataclasses.replace(budget, steps=steps),
+            ),
+            repeat=3,
+            budget=10.0,
+        )
+    finally:
+        torch.set_num_threads(threads)
+    draws = best_time(
+        lambda: adv._data_batch(config, key, indices), repeat=10, budget=3.0
+    )
+    row = {"trial": trial, "step": ascent / steps, "draws": draws, "grams": R * m}
+    eta = mc.load_spec("quick").eta.values()
+    runs = [("quick", adv.QUICK_BUDGET)] + ([] if quick else [("full", budget)])
+    row["searches"] = []
+    for label, b in runs:
+        for name, (cfg, norm) in cases.items():
+            if label == "full" and name == "Corollary 5.1, Frobenius":
+                continue  # same cost as the operator norm
+            c0, t0 = time.process_time(), time.perf_counter()
+            res = adv.adversarial_cstar(
+                cfg, eta, 2020, b, norm=norm, trials=SEARCH_TRIALS
+            )
+            secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+            row["searches"].append(
+                {
+                    "budget": label,
+                    "case": name,
+                    "seconds": secs,
+                    "cpu": cpu,
+                    "search": res.search.seconds,
+                    "c_adv": res.adversarial.c_star,
+                    "c_rand": res.random.c_star,
+                }
+            )
+            print(f"  search {name} ({label} budget): {secs:.1f} s", flush=True)
+    return row
+
+
+def report_search(row: dict) -> str:
+    """The search section: step vs trial, whole searches, targets."""
+    lines = []
+    add = lines.append
+    per_gram = row["step"] / row["grams"]
+    add(
+        "Worst-case search at (N, d, width, depth) = (10, 10, 32, 2), one thread "
+        "(torch for the search, numba for the trial)"
+    )
+    add("")
+    add("| quantity | time | / one numba trial |")
+    add("|---|---|---|")
+    add(
+        "| one numba trial (draws, Gram, statistics) | "
+        f"{row['trial'] * 1e6:.0f} us | 1x |"
+    )
+    add(
+        f"| one search step, {row['grams']} Grams (forward, Gram, backward, "
+        f"update, projection) | {fmt_ms(row['step'])} ms | "
+        f"{row['step'] / row['trial']:.0f}x |"
+    )
+    add(
+        f"| the same step per Gram | {per_gram * 1e6:.0f} us | "
+        f"{per_gram / row['trial']:.2f}x |"
+    )
+    add(
+        f"| Philox draws of the step's {row['grams'] // 8} data sets (numpy) | "
+        f"{fmt_ms(row['draws'])} ms | {row['draws'] / row['trial']:.0f}x |"
+    )
+    add("")
+    add(
+        f"Whole searches with held-out estimates ({SEARCH_TRIALS} trials each side; "
+        "c* of Theorem 5.1's form, adversarial vs random ensemble)"
+    )
+    add("")
+    add(
+        "| statement | budget | total (CPU) | of which search | c* adversarial | "
+        "c* random |"
+    )
+    add("|---|---|---|---|---|---|")
+    for r in row["searches"]:
+        add(
+            f"| {r['case']} | {r['budget']} | {r['seconds']:.1f} s "
+            f"({r['cpu']:.1f} s) | {r['search']:.1f} s | {r['c_adv']:.3g} | "
+            f"{r['c_rand']:.3g} |"
+        )
+    add("")
+    add("| target | measured | |")
+    add("|---|---|---|")
+    for label, goal in (("quick", QUICK_SEARCH_TARGET), ("full", FULL_SEARCH_TARGET)):
+        times = [r["seconds"] for r in row["searches"] if r["budget"] == label]
+        if not times:
+            add(f"| {label}-budget search <= {goal:g} s | not measured | - |")
+            continue
+        worst = max(times)
+        ok = "met" if worst <= goal else "MISSED"
+        add(
+            f"| {label}-budget search with estimates <= {goal:g} s (slowest, wall) | "
+            f"{worst:.1f} s | {ok} |"
+        )
+    return "\n".join(lines)
+
+
+# --- rare events -------------------------------------------------------------
+
+RARE_CONFIG = dict(
+    theorem="4.1",
+    n=10,
+    d=10,
+    width=32,
+    depth=2,
+    activation="tanh",
+    loss="square",
+    weights="gaussian",
+    kappa=1.0,
+    data="sphere",
+    labels="tanh_teacher",
+)
+RARE_ETA = 3.3  # P(min_inner < -eta) is about 1e-8 at RARE_CONFIG
+RARE_PARTICLES = 2000
+RARE_REPETITIONS = 50  # expected relative error about 0.23 (R <= N / 40: bias small)
+RARE_TIME_TARGET = 120.0  # s, on 2 cores
+RARE_ERROR_TARGET = 0.3  # relative half-width of the 95% interval
+RARE_RATIO_TARGET = 1000.0  # plain Monte Carlo cost / rare-event cost
+
+
+def plain_trials_for(
+    p: float, relative_error: float, confidence: float = 0.95
+) -> float:
+    """Plain trials whose ``confidence`` interval of ``p`` has this relative error.
+
+    Normal approximation of the binomial: ``T = z^2 (1 - p) / (p h^2)``,
+    ``z`` the two-sided normal quantile and ``h`` the relative half-width.
+    """
+    from scipy import stats
+
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    return float(z**2 * (1.0 - p) / (p * relative_error**2))
+
+
+def bench_rare(quick: bool) -> dict:
+    """Plain trials per second and a rare-event estimate near 1e-8, 2 threads."""
+    import numba
+
+    from montecarlo._backends import get_backend
+    from montecarlo._config import Config
+    from montecarlo._rare import SubsetSettings, rare_event_estimate
+    from montecarlo._rng import stream_key
+
+    config = Config(**RARE_CONFIG)
+    backend = get_backend("numba")
+    before = numba.get_num_threads()
+    threads = min(2, numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(threads)
+    try:
+        key = stream_key(0, config.config_hash)
+        trials = np.arange(20_000 if quick else 100_000)
+        secs = best_time(
+            lambda: backend.run(config, key, trials, None), repeat=3, budget=10.0
+        )
+        settings = SubsetSettings(particles=RARE_PARTICLES)
+        reps = 4 if quick else RARE_REPETITIONS
+        rare_event_estimate(  # warm-up: compilation
+            config, 1.0, seed=1, repetitions=2, settings=SubsetSettings(particles=50)
+        )
+        c0, t0 = time.process_time(), time.perf_counter()
+        est = rare_event_estimate(
+            config, RARE_ETA, seed=0, repetitions=reps, settings=settings
+        )
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    finally:
+        numba.set_num_threads(before)
+    p, h = est.estimate[0], est.relative_error[0]
+    tps = trials.size / secs
+    plain = plain_trials_for(p, h)
+    row = {
+        "threads": threads,
+        "tps": tps,
+        "p": p,
+        "ci": (est.ci_low[0], est.ci_high[0]),
+        "error": h,
+        "seconds": seconds,
+        "cpu": cpu / seconds,
+        "repetitions": reps,
+        "evaluations": est.evaluations,
+        "plain_trials": plain,
+        "plain_seconds": plain / tps,
+        "quick": quick,
+    }
+    print(f"  rare event: P = {p:.3g} +- {100 * h:.0f}% in {seconds:.1f} s", flush=True)
+    return row
+
+
+def report_rare(row: dict) -> str:
+    """The rare-event section: the estimate, its cost, the ratio, targets."""
+    lines = []
+    add = lines.append
+    size = ", ".join(str(RARE_CONFIG[k]) for k in ("n", "d", "width", "depth"))
+    lo, hi = row["ci"]
+    ratio = row["plain_seconds"] / row["seconds"]
+    add(
+        f"Rare events at (N, d, width, depth) = ({size}), Theorem 4.1 (tanh, "
+        f"Gaussian kappa = 1, sphere data): P(min_inner < -{RARE_ETA:g}), "
+        f"{row['threads']} threads"
+    )
+    add("")
+    add("| route | estimate (95% interval) | relative error | cost | time |")
+    add("|---|---|---|---|---|")
+    add(
+        f"| subset simulation, N = {RARE_PARTICLES}, {row['repetitions']} "
+        f"repetitions | {row['p']:.3g} ({lo:.3g}, {hi:.3g}) | "
+        f"{100 * row['error']:.0f}% | {row['evaluations']:,} trials | "
+        f"{row['seconds']:.1f} s (CPU {row['cpu']:.2f}) |"
+    )
+    add(
+        f"| plain Monte Carlo at equal relative error (extrapolated: "
+        f"{row['tps']:,.0f} trials/s) | - | {100 * row['error']:.0f}% | "
+        f"{row['plain_trials']:.3g} trials | {row['plain_seconds']:.3g} s |"
+    )
+    add("")
+    add("| target | measured | |")
+    add("|---|---|---|")
+    if row["quick"]:
+        add("| rare-event targets | not measured (quick: 4 repetitions) | - |")
+        return "\n".join(lines)
+    for name, value, goal, higher in (
+        (f"relative error at {row['p']:.2g} <=", row["error"], RARE_ERROR_TARGET, 0),
+        ("time on 2 cores, s <=", row["seconds"], RARE_TIME_TARGET, 0),
+        ("cost ratio vs plain Monte Carlo >=", ratio, RARE_RATIO_TARGET, 1),
+    ):
+        ok = value >= goal if higher else value <= goal
+        add(f"| {name} {goal:g} | {value:.3g} | {'met' if ok else 'MISSED'} |")
+    return "\n".join(lines)
+
+
 # --- report ----------------------------------------------------------------
 
 
@@ -498,7 +818,7 @@ def report(gemm: dict, grams, rng, trials, memory, mem_size, quick: bool) -> str
     add("")
     add(
         "Gram matrix, one thread (ms; speed-up of the numba kernel in brackets; "
-        "limit = GEMM flops / 1-thread GEMM rate)"
+        "limit = kernel flops / 1-thread GEMM rate)"
     )
     add("")
     add(
@@ -527,7 +847,7 @@ def report(gemm: dict, grams, rng, trials, memory, mem_size, quick: bool) -> str
     )
     add("")
     add(
-        "Full trial, numba backend (sampling, Gram, statistics); limit = GEMM flops "
+        "Full trial, numba backend (sampling, Gram, statistics); limit = Gram flops "
         "/ GEMM rate on as many threads; CPU = process CPU time / wall time of the "
         "run (below the thread count: other processes held the cores)"
     )
@@ -621,7 +941,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run (~30 s): two small sizes, reduced memory case",
+        help="smoke run (~45 s): two small sizes, reduced memory case, "
+        "quick-budget searches only",
     )
     p.add_argument(
         "--peak-memory-child",
@@ -643,8 +964,14 @@ def main(argv: list[str] | None = None) -> int:
     trials = bench_trial(TRIAL_SIZES[:1] if a.quick else TRIAL_SIZES, a.quick)
     mem_size = QUICK_MEMORY_SIZE if a.quick else MEMORY_SIZE
     memory = bench_memory(mem_size)
+    search = bench_search(a.quick)
+    rare = bench_rare(a.quick)
     print()
     print(report(gemm, grams, rng, trials, memory, mem_size, a.quick))
+    print()
+    print(report_search(search))
+    print()
+    print(report_rare(rare))
     print(f"\n(benchmark run took {time.perf_counter() - t0:.0f} s)")
     return 0
 

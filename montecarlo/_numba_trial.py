@@ -16,10 +16,19 @@ symmetric Gram factors through ``dsyrk`` (half the flops of a general
 product); the activations use branch-free ``exp``/``tanh`` (fdlibm, Cephes)
 so their loops vectorize, and the random numbers come from the vectorized
 generator of :mod:`montecarlo._rng`. :func:`gram` exposes the Gram kernel.
+
+Trials from given normals: every draw function reads from a *source*
+``(st, buf)``, the trial's Philox stream when ``buf`` is empty (the engine's
+trials, unchanged), else the vector ``buf`` (normals as they are, uniforms as
+``Phi(z)``). :func:`records_from_normals` and :func:`scores_from_normals` run
+a batch of such vectors in parallel through the same draws, forward, backward,
+Gram and statistics code; the rare-event estimator (:mod:`montecarlo._rare`)
+calls the per-vector kernel ``_score_from_normals`` inside its own chains.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import llvmlite.binding as llvm
@@ -38,10 +47,17 @@ from montecarlo._config import (
     WEIGHT_NAMES,
     Config,
 )
-from montecarlo._rng import _bits_f64, _nb_normals, _nb_scaled_normals, _nb_uniforms
+from montecarlo._rng import _bits_f64, _nb_scaled_normals, _nb_uniforms
 from montecarlo._stats import MINIBATCH_COLUMNS, TRIAL_COLUMNS
 
-__all__ = ["gram", "pack_config", "run_chunk"]
+__all__ = [
+    "STATISTICS",
+    "gram",
+    "pack_config",
+    "records_from_normals",
+    "run_chunk",
+    "scores_from_normals",
+]
 
 _NB = len(TRIAL_COLUMNS)
 _NM = len(MINIBATCH_COLUMNS)
@@ -133,10 +149,50 @@ def _gram_factor(A: np.ndarray, out: np.ndarray) -> None:
     )
 
 
+# --- random source: the Philox stream, or a given buffer of normals -----------
+_SQRT1_2 = 0.70710678118654752440  # 1/sqrt(2): Phi(z) = erfc(-z/sqrt(2)) / 2
+# Every draw function takes ``(st, buf)``. An empty ``buf`` selects the trial's
+# Philox stream, whose state is ``st`` (see montecarlo._rng). Otherwise the
+# numbers come from ``buf`` in request order and ``st[4]`` counts those consumed:
+# a request for ``m`` normals takes the next ``m`` entries, a request for ``m``
+# uniforms takes the next ``m`` entries ``z`` as ``Phi(z)`` (the standard normal
+# CDF), so a trial is a deterministic function of one standard normal vector.
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _fill_normals(st: np.ndarray, buf: np.ndarray, out: np.ndarray, scale: float):
+    """Fill the flat ``out`` with ``scale`` times standard normals from the source."""
+    if buf.size == 0:
+        _nb_scaled_normals(st, out, scale)
+        return
+    k = st[4]
+    st[4] = k + np.uint64(out.size)
+    if st[4] > buf.size:  # buffer too short: NaN, and the count says so
+        out[:] = np.nan
+        return
+    for i in range(out.size):
+        out[i] = buf[k + np.uint64(i)] * scale
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _fill_uniforms(st: np.ndarray, buf: np.ndarray, out: np.ndarray):
+    """Fill the flat ``out`` with uniforms (``Phi(z)`` of the buffer's ``z``)."""
+    if buf.size == 0:
+        _nb_uniforms(st, out)
+        return
+    k = st[4]
+    st[4] = k + np.uint64(out.size)
+    if st[4] > buf.size:
+        out[:] = np.nan
+        return
+    for i in range(out.size):
+        out[i] = 0.5 * math.erfc(-buf[k + np.uint64(i)] * _SQRT1_2)
+
+
 @nb.njit(cache=True)
-def _normals(st: np.ndarray, rows: int, cols: int, scale: float = 1.0) -> np.ndarray:
+def _normals(st, buf, rows: int, cols: int, scale: float = 1.0) -> np.ndarray:
     out = np.empty(rows * cols)
-    _nb_scaled_normals(st, out, scale)
+    _fill_normals(st, buf, out, scale)
     return out.reshape((rows, cols))
 
 
@@ -219,11 +275,11 @@ def _activate(code: int, Z: np.ndarray, S: np.ndarray) -> None:
 
 
 @nb.njit(cache=True)
-def _haar(st: np.ndarray, m: int, k: int) -> np.ndarray:
+def _haar(st: np.ndarray, buf: np.ndarray, m: int, k: int) -> np.ndarray:
     """Haar ``m x k`` with orthonormal columns (m >= k) or rows: sign-corrected QR."""
     big = max(m, k)
     small = min(m, k)
-    Z = _normals(st, big, small)
+    Z = _normals(st, buf, big, small)
     Q, R = np.linalg.qr(Z)
     for j in range(small):
         if R[j, j] < 0.0:
@@ -234,14 +290,14 @@ def _haar(st: np.ndarray, m: int, k: int) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _draw_data(st, ints, floats):
+def _draw_data(st, buf, ints, floats):
     n, d = ints[0], ints[1]
-    X = _normals(st, n, d)
+    X = _normals(st, buf, n, d)
     for i in range(n):
         X[i] /= np.sqrt(np.sum(X[i] ** 2))
     if ints[7] == 1:  # unit ball
         u = np.empty(n)
-        _nb_uniforms(st, u)
+        _fill_uniforms(st, buf, u)
         for i in range(n):
             X[i] *= u[i] ** (1.0 / d)
     labels = ints[8]
@@ -249,33 +305,33 @@ def _draw_data(st, ints, floats):
     if labels == 0:
         y[:] = floats[0]
     elif labels == 1 or labels == 2:
-        v = _normals(st, 1, d)[0]
+        v = _normals(st, buf, 1, d)[0]
         v /= np.sqrt(np.sum(v**2))
         y[:] = X @ v
         if labels == 2:
             y[:] = np.tanh(y)
     elif labels == 3:
         tw = ints[9]
-        U = _normals(st, tw, d)
-        a = _normals(st, 1, tw)[0]
+        U = _normals(st, buf, tw, d)
+        a = _normals(st, buf, 1, tw)[0]
         lip = np.sqrt(np.sum(a**2)) * np.linalg.norm(U, 2)
         y[:] = np.tanh(X @ U.T) @ (a / lip)
     else:
         u = np.empty(n)
-        _nb_uniforms(st, u)
+        _fill_uniforms(st, buf, u)
         for i in range(n):
             y[i] = -1.0 if u[i] < 0.5 else 1.0
     return X, y
 
 
 @nb.njit(cache=True)
-def _draw_weights(st, ints, floats):
+def _draw_weights(st, buf, ints, floats):
     d, depth, width, kind = ints[1], ints[2], ints[3], ints[10]
     Ws = []
     if kind == 4:  # orthogonal linear network of Theorem 6.1
         for _ in range(depth - 1):
-            Ws.append(_haar(st, d, d))
-        u = _normals(st, 1, d)
+            Ws.append(_haar(st, buf, d, d))
+        u = _normals(st, buf, 1, d)
         u /= np.sqrt(np.sum(u**2))
         Ws.append(u)
         return Ws
@@ -284,11 +340,11 @@ def _draw_weights(st, ints, floats):
         rows = width if p < depth else 1
         if kind == 0:  # gaussian, Strategy 4.1
             std = np.sqrt(1.0 / d) if p == 0 else np.sqrt(1.0 / (floats[1] * fan_in))
-            Ws.append(_normals(st, rows, fan_in, std))
+            Ws.append(_normals(st, buf, rows, fan_in, std))
         elif kind == 1:  # orthogonal
-            Ws.append(_haar(st, rows, fan_in))
+            Ws.append(_haar(st, buf, rows, fan_in))
         else:  # small (and the centre of ball)
-            Z = _normals(st, rows, fan_in)
+            Z = _normals(st, buf, rows, fan_in)
             Ws.append(Z * (floats[2] / np.linalg.norm(Z, 2)))
         fan_in = rows
     if kind == 3:  # ball of radius r around the small-weight centre
@@ -296,10 +352,10 @@ def _draw_weights(st, ints, floats):
         for W in Ws:
             P += W.size
         direction = np.empty(P)
-        _nb_normals(st, direction)
+        _fill_normals(st, buf, direction, 1.0)
         direction /= np.sqrt(np.sum(direction**2))
         u = np.empty(1)
-        _nb_uniforms(st, u)
+        _fill_uniforms(st, buf, u)
         radius = floats[3] * u[0] ** (1.0 / P)
         k = 0
         for W in Ws:
@@ -500,8 +556,21 @@ def _record(G, batch_sizes, base, mb) -> None:
         mb[j, :] = tmp
 
 
+@nb.njit(cache=True)
+def _trial_gram(st, buf, ints, floats, X_fixed, y_fixed) -> np.ndarray:
+    """One trial's Gram: draws (from ``(st, buf)``), forward, backward, Gram."""
+    if ints[11] == 1:
+        X = X_fixed
+        y = y_fixed
+    else:
+        X, y = _draw_data(st, buf, ints, floats)
+    Ws = _draw_weights(st, buf, ints, floats)
+    return _gram(Ws, X, y, ints, floats)
+
+
 @nb.njit(cache=True, parallel=True)
 def _run_chunk(keys, trials, ints, floats, batch_sizes, X_fixed, y_fixed, base, mb):
+    no_buf = np.empty(0)  # draw from each trial's Philox stream
     for t in nb.prange(trials.size):
         trial = np.uint64(trials[t])
         st = np.empty(5, dtype=np.uint64)
@@ -510,13 +579,7 @@ def _run_chunk(keys, trials, ints, floats, batch_sizes, X_fixed, y_fixed, base, 
         st[2] = trial & np.uint64(0xFFFFFFFF)
         st[3] = trial >> np.uint64(32)
         st[4] = np.uint64(0)
-        if ints[11] == 1:
-            X = X_fixed
-            y = y_fixed
-        else:
-            X, y = _draw_data(st, ints, floats)
-        Ws = _draw_weights(st, ints, floats)
-        G = _gram(Ws, X, y, ints, floats)
+        G = _trial_gram(st, no_buf, ints, floats, X_fixed, y_fixed)
         _record(G, batch_sizes, base[t], mb[t])
 
 
@@ -541,10 +604,7 @@ def run_chunk(
     trials = np.ascontiguousarray(trials, dtype=np.uint64)
     base = np.empty((trials.size, _NB))
     mb = np.empty((trials.size, bs.size, _NM))
-    if fixed is None:
-        X_fixed, y_fixed = np.zeros((1, 1)), np.zeros(1)
-    else:
-        X_fixed, y_fixed = (np.ascontiguousarray(a, dtype=np.float64) for a in fixed)
+    X_fixed, y_fixed = _fixed_arrays(fixed)
     _run_chunk(
         np.array(key, dtype=np.uint64),
         trials,
@@ -557,3 +617,168 @@ def run_chunk(
         mb,
     )
     return base, mb
+
+
+def _fixed_arrays(
+    fixed: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's ``(X_fixed, y_fixed)`` arguments (placeholders when None)."""
+    if fixed is None:
+        return np.zeros((1, 1)), np.zeros(1)
+    X, y = (np.ascontiguousarray(a, dtype=np.float64) for a in fixed)
+    return X, y
+
+
+# --- trials as functions of a standard normal vector -------------------------
+# A trial that reads its numbers from a buffer ``u`` (see "random source"
+# above) is a deterministic function of ``u``; montecarlo._rare runs subset
+# simulation on it. ``trial_dimension`` (montecarlo._trial) is the length of
+# ``u``: the count of numbers the trial draws.
+
+STATISTICS = ("min_inner", "min_cos")  # whose lower tails are scored
+
+
+@nb.njit(cache=True)
+def _score(G: np.ndarray, code: int) -> float:
+    """``-statistic(G)`` (``STATISTICS[code]``); ``-inf`` if ``G`` is not finite or
+    the statistic undefined (a trial that cannot fail, as in the estimates)."""
+    if not np.all(np.isfinite(G)):
+        return -np.inf
+    tmp = np.empty(4)
+    _four(G, tmp)
+    v = tmp[code]
+    return -np.inf if v != v else -v
+
+
+@nb.njit(cache=True)
+def _score_from_normals(u, ints, floats, X_fixed, y_fixed, code):
+    """``(score, numbers consumed)`` of the trial whose draws are ``u``."""
+    st = np.zeros(5, dtype=np.uint64)
+    G = _trial_gram(st, u, ints, floats, X_fixed, y_fixed)
+    return _score(G, code), st[4]
+
+
+@nb.njit(cache=True, parallel=True)
+def _scores_from_normals(U, ints, floats, X_fixed, y_fixed, code, scores, consumed):
+    for t in nb.prange(U.shape[0]):
+        scores[t], consumed[t] = _score_from_normals(
+            U[t], ints, floats, X_fixed, y_fixed, code
+        )
+
+
+@nb.njit(cache=True, parallel=True)
+def _records_from_normals(
+    U, ints, floats, batch_sizes, X_fixed, y_fixed, base, mb, consumed
+):
+    for t in nb.prange(U.shape[0]):
+        st = np.zeros(5, dtype=np.uint64)
+        G = _trial_gram(st, U[t], ints, floats, X_fixed, y_fixed)
+        consumed[t] = st[4]
+        _record(G, batch_sizes, base[t], mb[t])
+
+
+def _check_normals(config: Config, U: np.ndarray, dimension: int) -> np.ndarray:
+    U = np.ascontiguousarray(U, dtype=np.float64)
+    if U.ndim != 2 or U.shape[1] != dimension or U.shape[0] == 0:
+        raise ValueError(
+            f"U must have shape (m >= 1, {dimension}): one row of "
+            f"trial_dimension(config) = {dimension} normals per trial, got {U.shape}"
+        )
+    return U
+
+
+def _check_consumed(consumed: np.ndarray, dimension: int) -> None:
+    if not np.all(consumed == dimension):
+        raise RuntimeError(
+            f"the compiled trial drew {int(consumed.max())} numbers where "
+            f"trial_dimension(config) = {dimension}: the numba and numpy draw "
+            "orders disagree"
+        )
+
+
+def records_from_normals(
+    config: Config,
+    U: np.ndarray,
+    fixed: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The records of trials whose draws are the rows of ``U``, in parallel.
+
+    Row ``t`` of ``U`` replaces trial ``t``'s random stream: its normals are
+    taken in the order of :func:`montecarlo._trial.run_trial`'s draws, and a
+    uniform is ``Phi(z)`` of the next entry. Filled with the normals the
+    Philox stream would give (a configuration that draws no uniforms), the
+    records are those of :func:`run_chunk`.
+
+    Args:
+        config: The configuration.
+        U: ``(m, D)`` standard normals, ``D = trial_dimension(config)``.
+        fixed: The shared ``(X, y)`` when ``config.fixed_data``.
+
+    Returns:
+        ``(base, minibatch)`` records of shape ``(m, 9)`` and ``(m, nB, 4)``.
+
+    Raises:
+        ValueError: If ``U`` does not have ``trial_dimension(config)`` columns.
+    """
+    from montecarlo._trial import trial_dimension
+
+    dimension = trial_dimension(config)
+    U = _check_normals(config, U, dimension)
+    ints, floats, bs = pack_config(config)
+    base = np.empty((U.shape[0], _NB))
+    mb = np.empty((U.shape[0], bs.size, _NM))
+    consumed = np.empty(U.shape[0], dtype=np.uint64)
+    _records_from_normals(
+        U, ints, floats, bs, *_fixed_arrays(fixed), base, mb, consumed
+    )
+    _check_consumed(consumed, dimension)
+    return base, mb
+
+
+def scores_from_normals(
+    config: Config,
+    U: np.ndarray,
+    statistic: str = "min_inner",
+    fixed: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """``-statistic`` of the trials whose draws are the rows of ``U``, in parallel.
+
+    A trial fails at level ``eta`` iff its score exceeds ``eta`` (its
+    statistic is below ``-eta``). Non-finite Grams and undefined cosines
+    score ``-inf``: they never fail, as in :mod:`montecarlo._estimates`.
+
+    Args:
+        config: The configuration.
+        U: ``(m, D)`` standard normals, ``D = trial_dimension(config)`` (see
+            :func:`records_from_normals`).
+        statistic: One of :data:`STATISTICS`. Defaults to ``"min_inner"``.
+        fixed: The shared ``(X, y)`` when ``config.fixed_data``.
+
+    Returns:
+        ``(m,)`` scores.
+
+    Raises:
+        ValueError: If ``statistic`` is unknown or ``U`` has the wrong shape.
+    """
+    from montecarlo._trial import trial_dimension
+
+    if statistic not in STATISTICS:
+        raise ValueError(
+            f"statistic must be one of {list(STATISTICS)}, got {statistic!r}"
+        )
+    dimension = trial_dimension(config)
+    U = _check_normals(config, U, dimension)
+    ints, floats, _ = pack_config(config)
+    scores = np.empty(U.shape[0])
+    consumed = np.empty(U.shape[0], dtype=np.uint64)
+    _scores_from_normals(
+        U,
+        ints,
+        floats,
+        *_fixed_arrays(fixed),
+        STATISTICS.index(statistic),
+        scores,
+        consumed,
+    )
+    _check_consumed(consumed, dimension)
+    return scores

@@ -4,6 +4,7 @@ benchmark's naive and BackPACK routes against ``theory.gram``, and its flop coun
 against a hand count. (The benchmark itself is not timed here.)"""
 
 import importlib.util
+import math
 import sys
 from pathlib import Path
 
@@ -154,9 +155,21 @@ def test_activations_of_non_finite_inputs(code):
 def test_gram_flop_count_by_hand():
     # (n, d, width, depth) = (2, 3, 4, 1): layers 3 -> 4 -> 1.
     # forward 2*2*(3*4 + 4*1) = 64; backward 2*2*(4*1) = 16;
-    # Gram factors 2*2*2*((3 + 4) + (4 + 1)) = 96.
-    assert bench.gram_flops(2, 3, 4, 1) == 176
+    # Gram factors by dsyrk, n (n + 1) k each: 2*3*((3 + 4) + (4 + 1)) = 72.
+    assert bench.gram_flops(2, 3, 4, 1) == 152
     assert bench.n_params(3, 4, 1) == 16
+    # the sizes quoted in issue 13
+    assert round(bench.gram_flops(100, 100, 256, 4) / 1e6, 1) == 105.6
+    assert round(bench.gram_flops(128, 784, 1024, 4) / 1e6, 1) == 1964.9
+
+
+def test_plain_trials_for_a_relative_error():
+    # T = z^2 (1 - p) / (p h^2): the binomial interval's relative half-width
+    # z sqrt((1 - p) / (p T)) is then h
+    p, h = 1e-3, 0.1
+    T = bench.plain_trials_for(p, h)
+    assert T == pytest.approx(1.959963984540054**2 * 0.999 / (1e-3 * 0.01), rel=1e-12)
+    assert 1.959963984540054 * math.sqrt((1 - p) / (p * T)) == pytest.approx(h)
 
 
 def test_benchmark_routes_compute_the_same_gram():
