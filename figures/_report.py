@@ -33,6 +33,7 @@ from figures._ensembles import (
 )
 from figures._style import STATEMENT_TITLES, FigureRecord, fmt_num, statement_of
 from figures._theorems import plot_c_star, plot_theorem, theorem_figure_name
+from figures._worst_case import worst_case_section
 from montecarlo._results import GroupTrials, StoredRun, load_run
 from montecarlo.claims import (
     FAMILY,
@@ -62,6 +63,7 @@ EXPERIMENT_PLOTS: dict[str, tuple[str, str]] = {
     "real_data_cnn": ("figures._real_data", "plot_real_data_cnn"),
     "lemma_b1": ("figures._lemma_minibatch", "plot_lemma_b1"),
     "minibatch": ("figures._lemma_minibatch", "plot_minibatch"),
+    "adversarial": ("figures._worst_case", "plot_adversarial"),
 }
 """Experiment name -> (module, function) drawing its figures from its JSON dict.
 
@@ -637,6 +639,9 @@ def write_report(
         f"user-given constant c = {fmt_num(c)}.\n",
         _summary_section(claims),
         _claims_section(claims, figs),
+        worst_case_section(run.experiments["adversarial"])
+        if "adversarial" in run.experiments
+        else "",
         _figures_section(records),
         _config_section(run),
         _details_section(run, confidence),

@@ -835,14 +835,14 @@ def _start_weights(
     starts, centres = [], []
     for s in range(restarts):
         rng = PhiloxStream(key, START_TRIAL_BASE + s)
-        centre = samplers.small_weights(
-            rng, config.d, config.widths, scale=config.scale
-        )
         if config.weights == "ball":
+            centre = samplers.small_weights(
+                rng, config.d, config.widths, scale=config.scale
+            )
             starts.append(samplers.ball_around(rng, centre, config.r))
             centres.append(centre)
-        else:
-            starts.append(centre)
+        else:  # the configuration's own ensemble (small, orthogonal, Gaussian)
+            starts.append(draw_weights(config, rng)[0])
     stack = [np.stack(layer) for layer in zip(*starts, strict=True)]
     if config.weights != "ball":
         return stack, None

@@ -500,6 +500,10 @@ def parse_spec(text: str, name: str = "spec", source: str = "spec") -> Spec:
             problems += _check_config(cfg, f"{path}[{label}]" if label else path)
             expanded.append(cfg)
         groups[gname] = expanded
+    if "adversarial" in options:
+        from montecarlo._worst_case import group_problems
+
+        problems += group_problems(options["adversarial"], groups, axes)
     if problems:
         raise SpecError(problems, source)
     return Spec(

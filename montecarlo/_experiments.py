@@ -12,7 +12,10 @@ after it, validated here before anything runs:
 - ``real_data_cnn``: the paper's CNN-beta-k, Figures 2 to 4 (options: the
   plan, :mod:`montecarlo._cnn_experiment`);
 - ``lemma_b1``: Lemma B.1 on the sphere (options: ``quick``);
-- ``minibatch``: the Section 8 mini-batch rates (options: ``quick``).
+- ``minibatch``: the Section 8 mini-batch rates (options: ``quick``);
+- ``adversarial``: the worst case found for the uniform statements (Theorem
+  5.1, Corollary 5.1, Theorem 4.1 part 1) by projected search (options: the
+  groups searched, the budget, the norms; :mod:`montecarlo._worst_case`).
 
 Heavy modules (torch) are imported only when an experiment runs.
 """
@@ -32,6 +35,7 @@ EXPERIMENTS = (
     "real_data_cnn",
     "lemma_b1",
     "minibatch",
+    "adversarial",
 )
 
 _QUICK_DEFAULT = {
@@ -59,7 +63,14 @@ def _cnn_problems(table: Any, path: str) -> list[str]:
     return plan_problems(table, path)
 
 
+def _adversarial_problems(table: Any, path: str) -> list[str]:
+    from montecarlo._worst_case import option_problems as problems
+
+    return problems(table, path)
+
+
 _OPTION_CHECKS: dict[str, Callable[[Any, str], list[str]]] = {
+    "adversarial": _adversarial_problems,
     "sgd_check": _quick_problems,
     "real_data": _quick_problems,
     "lemma_b1": _quick_problems,
@@ -118,4 +129,8 @@ def run_experiment(
         from montecarlo._minibatch import run_minibatch
 
         return run_minibatch(out_dir, seed=seed, quick=quick)
+    if name == "adversarial":
+        from montecarlo._worst_case import run_adversarial
+
+        return run_adversarial(out_dir, options, spec=spec, seed=seed, fresh=fresh)
     raise ValueError(f"name must be one of {list(EXPERIMENTS)}, got {name!r}")

@@ -59,7 +59,7 @@ def _quick(group, **fields):
 
 # The quick suite's shapes (n = 10, d = 10, width 32, depth 2), one per statement.
 QUICK_CASES = {
-    "5.1": (_quick("t51_depth", depth=2), None),
+    "5.1": (_quick("t51_depth", depth=2, weights="small"), None),
     "corollary_5.1-operator": (_quick("c51_radius", r=1.0), "operator"),
     "corollary_5.1-frobenius": (_quick("c51_radius", r=1.0), "frobenius"),
     "4.1 part 1": (_quick("t41_fixed"), None),
@@ -227,9 +227,7 @@ def _assert_adversarial_at_least_random(result):
     found = result.search
     eta = found.select_binding_eta[found.restart]
     assert np.isfinite(eta)
-    test = mcnemar(
-        result.adversarial.min_inner < -eta, result.random.min_inner < -eta
-    )
+    test = mcnemar(result.adversarial.min_inner < -eta, result.random.min_inner < -eta)
     assert test.p_b_more >= ALPHA, (
         f"random fails more than the adversarial point at eta = {eta:g}: "
         f"{test.only_b} vs {test.only_a} discordant trials, p = {test.p_b_more:.2e}"
@@ -247,9 +245,7 @@ def _assert_adversarial_beats_random(result):
     overwhelming (p < 1e-24 at the quick budget)."""
     found = result.search
     eta = found.select_confusion[found.restart]
-    test = mcnemar(
-        result.adversarial.min_inner < -eta, result.random.min_inner < -eta
-    )
+    test = mcnemar(result.adversarial.min_inner < -eta, result.random.min_inner < -eta)
     assert test.p_a_more < ALPHA, (
         f"no significant improvement at eta = {eta:g}: {test.only_a} trials where "
         f"only the found point fails, {test.only_b} where only the random ensemble "
