@@ -50,8 +50,12 @@ def by_kind(claims: Sequence[Claim]) -> dict[Kind, list[Claim]]:
     return {k: [c for c in claims if c.kind is k] for k in Kind}
 
 
-def summary(claims: Sequence[Claim], *, width: int = 100) -> str:
-    """The console summary: per kind, verdict counts and the notable claims."""
+def summary(claims: Sequence[Claim], *, width: int = 110) -> str:
+    """The console summary: per kind, verdict counts and the notable claims.
+
+    Under each kind, the violated and ensemble-dependent claims, grouped by
+    statement, each with its one-line reason.
+    """
 
     def cut(text: str, n: int) -> str:
         return text if len(text) <= n else text[: n - 3] + "..."
@@ -63,9 +67,11 @@ def summary(claims: Sequence[Claim], *, width: int = 100) -> str:
         counts = {v: sum(c.verdict == v for c in group) for v in VERDICTS}
         shown = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
         lines += ["", f"{KIND_TITLES[kind]}: {shown}"]
-        for c in group:
-            if c.verdict in ("violated", "ensemble-dependent"):
-                lines.append(f"  {c.verdict.upper()}: {cut(c.claim, width - 14)}")
-                lines.append(f"      {cut(statement_title(c.statement), width - 6)}")
-                lines.append(f"      why: {cut(c.reason, width - 11)}")
+        notable = [c for c in group if c.verdict in ("violated", "ensemble-dependent")]
+        for statement in dict.fromkeys(c.statement for c in notable):
+            lines.append(f"  {cut(statement_title(statement), width - 2)}")
+            for c in notable:
+                if c.statement == statement:
+                    lines.append(f"    {c.verdict.upper()}: {cut(c.claim, width - 24)}")
+                    lines.append(f"      {cut(c.reason, width - 6)}")
     return "\n".join(lines)
