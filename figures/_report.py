@@ -397,11 +397,15 @@ def _fixed(group: GroupTrials) -> str:
         keys = [k for k in keys if k not in ("width", "kappa", "scale")]
     if c.weights != "gaussian":
         keys = [k for k in keys if k != "kappa"]
-    if c.weights not in ("small", "ball"):
+    if c.weights not in ("small", "ball", "uniform_spectrum"):
         keys = [k for k in keys if k != "scale"]
     if c.weights != "ball":
         keys = [k for k in keys if k != "r"]
     parts = [f"{k}={_value(getattr(c, k))}" for k in keys]
+    if c.weights == "ball" and "centre" not in group.axes:
+        parts.append(f"centre={c.centre}")
+    if c.weights == "orthogonal_linear" and "layers" not in group.axes:
+        parts.append(f"layers={c.layers}")
     if c.fixed_data:
         parts.append("fixed data")
     if not c.output_activation:

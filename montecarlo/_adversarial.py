@@ -70,9 +70,9 @@ projected back onto the constraint set (:func:`project_spectral`,
 :func:`project_unit_rows`). The ``R`` restarts run at once, as a leading
 batch dimension, on the same draws. Restart ``s`` starts from the
 configuration's own ensemble drawn on the stream ``START_TRIAL_BASE + s``:
-small weights (Theorem 5.1); small weights as the centre and a uniform point
-of the Frobenius ball around it, which lies in both balls (Corollary 5.1); a
-data draw (Theorem 4.1 part 1).
+weights of its Assumption 1 ensemble (Theorem 5.1); a centre of the ensemble
+``config.centre`` and a uniform point of the Frobenius ball around it, which
+lies in both balls (Corollary 5.1); a data draw (Theorem 4.1 part 1).
 
 **Streams** (Philox, :func:`montecarlo._rng.stream_key` of the seed and the
 configuration, as every trial of the engine):
@@ -140,6 +140,7 @@ from montecarlo._stats import TRIAL_COLUMNS
 from montecarlo._trial import (
     FIXED_DATA_TRIAL,
     _labeling_function,
+    draw_centre,
     draw_data,
     draw_weights,
     run_trial,
@@ -647,8 +648,8 @@ def statement_of(config: Config) -> str:
     """The uniform statement a configuration's search addresses.
 
     Args:
-        config: A configuration with ``theorem = "5.1"`` (``weights =
-            "small"``), ``"corollary_5.1"`` (``weights = "ball"``) or ``"4.1"``
+        config: A configuration with ``theorem = "5.1"`` (an Assumption 1
+            ensemble), ``"corollary_5.1"`` (``weights = "ball"``) or ``"4.1"``
             with ``fixed_data = true``.
 
     Returns:
@@ -835,13 +836,11 @@ def _start_weights(
     starts, centres = [], []
     for s in range(restarts):
         rng = PhiloxStream(key, START_TRIAL_BASE + s)
-        if config.weights == "ball":
-            centre = samplers.small_weights(
-                rng, config.d, config.widths, scale=config.scale
-            )
+        if config.weights == "ball":  # the centre's ensemble, then the ball
+            centre = draw_centre(config, rng)
             starts.append(samplers.ball_around(rng, centre, config.r))
             centres.append(centre)
-        else:  # the configuration's own ensemble (small, orthogonal, Gaussian)
+        else:  # the configuration's own ensemble (Assumption 1's, or Gaussian)
             starts.append(draw_weights(config, rng)[0])
     stack = [np.stack(layer) for layer in zip(*starts, strict=True)]
     if config.weights != "ball":

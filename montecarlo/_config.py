@@ -37,7 +37,7 @@ import itertools
 import json
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from montecarlo._experiments import EXPERIMENTS, option_problems
+from montecarlo._samplers import LINEAR_LAYERS
 
 __all__ = [
     "Config",
@@ -59,6 +60,9 @@ __all__ = [
     "DATA_NAMES",
     "LABEL_NAMES",
     "WEIGHT_NAMES",
+    "CENTRE_NAMES",
+    "LAYER_NAMES",
+    "ADMISSIBLE_WEIGHTS",
     "THEOREMS",
     "EXPERIMENTS",
     "MAX_SEED",
@@ -75,19 +79,36 @@ LABEL_NAMES = (
     "network_teacher",
     "random_signs",
 )
-WEIGHT_NAMES = ("gaussian", "orthogonal", "small", "ball", "orthogonal_linear")
+WEIGHT_NAMES = (
+    "gaussian",
+    "orthogonal",
+    "small",
+    "ball",
+    "orthogonal_linear",
+    "uniform_spectrum",
+)
+CENTRE_NAMES = ("small", "orthogonal", "uniform_spectrum")
+"""Ensembles of the centre of the ``ball`` ensemble (``Config.centre``): the
+Assumption 1 ensembles of Theorem 5.1."""
+LAYER_NAMES = LINEAR_LAYERS
+"""Orthogonal layers of the ``orthogonal_linear`` network (``Config.layers``)."""
 THEOREMS = ("4.1", "5.1", "6.1", "corollary_5.1", "none")
 ADMISSIBLE_WEIGHTS = {
     "4.1": ("gaussian",),
-    "5.1": ("small", "orthogonal"),
+    "5.1": ("small", "orthogonal", "uniform_spectrum"),
     "corollary_5.1": ("ball",),
     "6.1": ("orthogonal_linear",),
 }
 """Weight ensembles inside each statement's hypothesis class: Strategy 4.1 for
 Theorem 4.1; every ensemble with all ``||W_p||_2 <= 1`` (Assumption 1) for
 Theorem 5.1 (Gaussian layers rescaled to norm ``scale``, Haar orthogonal
-layers); a point of the ball around such weights for Corollary 5.1;
-orthogonal layers for Theorem 6.1."""
+layers, Haar singular vectors with uniform singular values in ``[0, scale)``);
+a point of the ball around weights of any of these (``centre``, one of
+:data:`CENTRE_NAMES`) for Corollary 5.1; orthogonal layers (``layers``, one of
+:data:`LAYER_NAMES`) for Theorem 6.1."""
+
+_APPLIES_TO = {"centre": "ball", "layers": "orthogonal_linear"}
+"""The fields that only one weight ensemble reads, and that ensemble."""
 
 MAX_SEED = 2**63 - 1
 """Largest run seed: the store keeps it as a SQLite INTEGER (signed 64-bit)."""
@@ -136,15 +157,27 @@ class Config:
         label_value: The value of the ``constant`` labeling function.
         teacher_width: Hidden width of the ``network_teacher``.
         weights: Weight ensemble, one of ``WEIGHT_NAMES``.
+        centre: Ensemble of the centre of the ``ball`` ensemble, one of
+            ``CENTRE_NAMES`` (only with ``weights = "ball"``).
+        layers: Orthogonal layers of ``orthogonal_linear``, one of
+            ``LAYER_NAMES``: ``"haar"`` (Haar layers, a uniform unit
+            read-out), ``"identity"`` (every ``W_p = I``, read-out ``e_1``) or
+            ``"signed_permutation"`` (uniformly random signed permutation
+            layers, a random signed coordinate read-out); only with
+            ``weights = "orthogonal_linear"``.
         kappa: Strategy 4.1 variance parameter (``gaussian``).
-        scale: Operator norm of each layer for ``small`` and for the centre of
-            ``ball``.
+        scale: Operator norm of each layer for ``small``, its bound for
+            ``uniform_spectrum``, and the same for the centre of ``ball``.
         r: Radius of the ``ball`` ensemble (Corollary 5.1).
         fixed_data: Draw the data (and labels) once per configuration and
             reuse them in every trial (Theorem 4.1 part 1).
         batch_sizes: Mini-batch sizes ``B`` whose Gram statistics are recorded
             too (each must divide ``n`` and be at most ``n / 2``).
         trials: Number of Monte Carlo trials (not part of the content hash).
+
+    ``centre`` and ``layers`` enter the content (and so the hash) only when
+    they differ from their defaults, so the configurations written before
+    they existed keep their hashes and stored results.
     """
 
     theorem: str = "none"
@@ -160,6 +193,8 @@ class Config:
     label_value: float = 1.0
     teacher_width: int = 16
     weights: str = "gaussian"
+    centre: str = "small"
+    layers: str = "haar"
     kappa: float = 1.0
     scale: float = 1.0
     r: float = 0.0
@@ -175,9 +210,17 @@ class Config:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def content(self) -> dict[str, Any]:
-        """All fields but ``trials``, as plain JSON types."""
+        """All fields but ``trials``, as plain JSON types.
+
+        ``centre`` and ``layers`` are left out at their defaults (``"small"``,
+        ``"haar"``): the content, and the hash, of every configuration
+        written before these fields existed are unchanged.
+        """
         out = dataclasses.asdict(self)
         del out["trials"]
+        for key in _APPLIES_TO:
+            if out[key] == _FIELDS[key].default:
+                del out[key]
         out["batch_sizes"] = list(self.batch_sizes)
         return out
 
@@ -229,6 +272,8 @@ def _check_value(key: str, value: Any, path: str) -> list[str]:
         "data": DATA_NAMES,
         "labels": LABEL_NAMES,
         "weights": WEIGHT_NAMES,
+        "centre": CENTRE_NAMES,
+        "layers": LAYER_NAMES,
     }
     minimum = {"n": 2, "d": 1, "depth": 1, "width": 1, "teacher_width": 1}
     if key in choices:
@@ -280,9 +325,27 @@ def _check_batch_sizes(value: Any, path: str) -> list[str]:
     return []
 
 
-def _check_config(cfg: Config, path: str) -> list[str]:
-    """Cross-field problems of one expanded configuration."""
+def _check_config(
+    cfg: Config, path: str, given: Collection[str] | None = None
+) -> list[str]:
+    """Cross-field problems of one expanded configuration.
+
+    Args:
+        cfg: The configuration.
+        path: Its key path, for the messages.
+        given: The keys the spec sets for it; None: the fields that differ
+            from their defaults. ``centre`` or ``layers`` given with another
+            weight ensemble than the one that reads it is a problem.
+    """
+    if given is None:
+        given = [k for k in _APPLIES_TO if getattr(cfg, k) != getattr(_DEFAULTS, k)]
     problems = [
+        f"{path}.{key}: applies only to weights = {owner!r}, got weights = "
+        f"{cfg.weights!r}"
+        for key, owner in _APPLIES_TO.items()
+        if key in given and cfg.weights != owner
+    ]
+    problems += [
         f"{path}.batch_sizes: {b} does not divide n = {cfg.n}"
         if cfg.n % b
         else f"{path}.batch_sizes: {b} leaves a single mini-batch of n = {cfg.n} "
@@ -497,7 +560,9 @@ def parse_spec(text: str, name: str = "spec", source: str = "spec") -> Spec:
                 values["batch_sizes"] = tuple(values["batch_sizes"])
             cfg = Config(**values)
             label = ", ".join(f"{k}={v}" for k, v in zip(grid, combo, strict=True))
-            problems += _check_config(cfg, f"{path}[{label}]" if label else path)
+            problems += _check_config(
+                cfg, f"{path}[{label}]" if label else path, given=values
+            )
             expanded.append(cfg)
         groups[gname] = expanded
     if "adversarial" in options:

@@ -146,17 +146,59 @@ def _layer_shapes(config: Config) -> list[tuple[int, int]]:
     return list(zip(fan_out, fan_in, strict=True))
 
 
+def _layered_requests(name: str, shapes: list[tuple[int, int]]) -> list[DrawRequest]:
+    """The requests of the layered ensemble ``name`` (``_trial._layered``)."""
+    reqs = []
+    for p, (rows, cols) in enumerate(shapes):
+        if name == "orthogonal":  # Haar: normals of shape (max, min)
+            reqs.append(
+                DrawRequest(f"W{p}", "normal", (max(rows, cols), min(rows, cols)))
+            )
+        elif name == "uniform_spectrum":  # U, V Haar with k columns, then s
+            k = min(rows, cols)
+            reqs.append(DrawRequest(f"W{p}.U", "normal", (rows, k)))
+            reqs.append(DrawRequest(f"W{p}.V", "normal", (cols, k)))
+            reqs.append(DrawRequest(f"W{p}.s", "uniform", (k,)))
+        else:  # gaussian, small
+            reqs.append(DrawRequest(f"W{p}", "normal", (rows, cols)))
+    return reqs
+
+
+def _linear_requests(layers: str, d: int, depth: int) -> list[DrawRequest]:
+    """The requests of the orthogonal linear network with ``layers``."""
+    if layers == "identity":
+        return []
+    reqs = []
+    for p in range(depth - 1):
+        if layers == "haar":
+            reqs.append(DrawRequest(f"W{p}", "normal", (d, d)))
+        else:  # signed permutation: keys, then signs
+            reqs.append(DrawRequest(f"W{p}.keys", "uniform", (d,)))
+            reqs.append(DrawRequest(f"W{p}.signs", "uniform", (d,)))
+    last = f"W{depth - 1}"
+    if layers == "haar":  # the unit read-out row is a plain normal row
+        reqs.append(DrawRequest(last, "normal", (1, d)))
+    else:  # index and sign of the signed coordinate read-out
+        reqs.append(DrawRequest(last, "uniform", (2,)))
+    return reqs
+
+
 def draw_plan(config: Config) -> DrawPlan:
     """The draw requests of a trial of ``config``, in the reference's order.
 
     Order (:mod:`montecarlo._trial`): data ``X`` ``(n, d)`` normals and, for
     ``ball`` data, ``n`` uniform radii; the labeling function (``v`` of a
     linear/tanh teacher: ``d`` normals; network teacher: ``U`` ``(tw, d)``
-    then ``a`` ``(tw,)``; random signs: ``n`` uniforms); then each weight
-    matrix (Haar layers draw ``(max, min)`` of their shape), and for the
-    ``ball`` ensemble a direction of ``P`` normals and one uniform radius. A
-    ``fixed_data`` configuration draws no data here (the shared ``(X, y)``
-    come from the reserved stream).
+    then ``a`` ``(tw,)``; random signs: ``n`` uniforms); then the weights:
+    each weight matrix of the ensemble (Haar layers draw ``(max, min)`` of
+    their shape; ``uniform_spectrum`` layers ``U`` ``(rows, k)``, ``V``
+    ``(cols, k)`` normals and ``k`` uniforms), for the ``ball`` ensemble
+    those of its ``centre`` then a direction of ``P`` normals and one uniform
+    radius; for ``orthogonal_linear`` the layers ``config.layers`` (Haar:
+    ``(d, d)`` normals each and a ``(1, d)`` read-out; signed permutations:
+    ``d`` uniform keys and ``d`` uniform signs each and 2 uniforms for the
+    read-out; identity: nothing). A ``fixed_data`` configuration draws no
+    data here (the shared ``(X, y)`` come from the reserved stream).
 
     Args:
         config: The configuration.
@@ -178,16 +220,15 @@ def draw_plan(config: Config) -> DrawPlan:
         elif config.labels == "random_signs":
             reqs.append(DrawRequest("signs", "uniform", (n,)))
     shapes = _layer_shapes(config)
-    haar = config.weights in ("orthogonal", "orthogonal_linear")
-    for p, (rows, cols) in enumerate(shapes):
-        shape = (max(rows, cols), min(rows, cols)) if haar else (rows, cols)
-        if config.weights == "orthogonal_linear" and p == len(shapes) - 1:
-            shape = (rows, cols)  # the unit read-out row is a plain normal row
-        reqs.append(DrawRequest(f"W{p}", "normal", shape))
-    if config.weights == "ball":
+    if config.weights == "orthogonal_linear":
+        reqs += _linear_requests(config.layers, d, config.depth)
+    elif config.weights == "ball":
+        reqs += _layered_requests(config.centre, shapes)
         total_weights = sum(r * c for r, c in shapes)
         reqs.append(DrawRequest("direction", "normal", (total_weights,)))
         reqs.append(DrawRequest("ball_radius", "uniform", (1,)))
+    else:
+        reqs += _layered_requests(config.weights, shapes)
     counts = [r.count for r in reqs]
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(int)
     n_blocks = [(c + 1) // 2 for c in counts]
@@ -327,6 +368,8 @@ def device_draws(plan: DrawPlan, key: tuple[int, int], trials: np.ndarray) -> An
     ]
     d_args = [cuda.to_device(np.ascontiguousarray(a)) for a in args]
     out = cuda.device_array((m, plan.total), dtype=np.float64)
+    if plan.n_blocks == 0:  # a trial that draws nothing (fixed data, identity)
+        return out
     # Whole warps, no more than a trial's blocks need (the simulator runs each
     # thread in Python, so idle ones cost there).
     threads = min(_THREADS, 32 * ((plan.n_blocks + 31) // 32))
@@ -417,34 +460,84 @@ def _data(config: Config, take) -> tuple[torch.Tensor, torch.Tensor]:
     return X, y
 
 
-def _weights(config: Config, take) -> list[torch.Tensor]:
-    """``[W_0, ..., W_L]`` batched (:func:`montecarlo._trial.draw_weights`)."""
-    shapes = _layer_shapes(config)
-    kind = config.weights
+def _layered(config: Config, name: str, take) -> list[torch.Tensor]:
+    """``[W_0, ..., W_beta]`` of the layered ensemble ``name``, batched."""
     Ws = []
-    for p, (rows, cols) in enumerate(shapes):
+    for p, (rows, cols) in enumerate(_layer_shapes(config)):
+        if name == "uniform_spectrum":  # U diag(scale u) V^T
+            k = min(rows, cols)
+            U = _haar(take(f"W{p}.U"), rows, k)
+            V = _haar(take(f"W{p}.V"), cols, k)
+            s = config.scale * take(f"W{p}.s")
+            Ws.append((U * s[:, None, :]) @ V.transpose(1, 2))
+            continue
         Z = take(f"W{p}")
-        if kind == "gaussian":  # Strategy 4.1
+        if name == "gaussian":  # Strategy 4.1
             Ws.append(Z / math.sqrt(config.d if p == 0 else config.kappa * cols))
-        elif kind == "orthogonal":
+        elif name == "orthogonal":
             Ws.append(_haar(Z, rows, cols))
-        elif kind == "orthogonal_linear":  # Section 6: Haar layers, unit read-out
-            if p < len(shapes) - 1:
-                Ws.append(_haar(Z, rows, cols))
-            else:
-                Ws.append(Z / torch.linalg.vector_norm(Z, dim=(1, 2), keepdim=True))
-        else:  # small, and the centre of ball (Assumption 1)
+        else:  # small (Assumption 1)
             Ws.append(Z * (config.scale / _spectral(Z)))
-    if kind == "ball":  # Corollary 5.1: uniform in the ball of radius r
-        z = take("direction")
-        P = z.shape[1]
-        radius = config.r * take("ball_radius")[:, 0] ** (1.0 / P)
-        step = z * (radius / torch.linalg.vector_norm(z, dim=1))[:, None]
-        start = 0
-        for p, W in enumerate(Ws):
-            size = W.shape[1] * W.shape[2]
-            Ws[p] = W + step[:, start : start + size].reshape(W.shape)
-            start += size
+    return Ws
+
+
+def _signed_permutations(keys: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """``(m, d, d)``: ``W[i, pi_i] = sigma_i``, ``pi = argsort(keys)`` (stable)."""
+    perm = torch.argsort(keys, dim=1, stable=True)
+    signs = torch.where(u < 0.5, -1.0, 1.0).to(keys.dtype)
+    W = keys.new_zeros(keys.shape[0], keys.shape[1], keys.shape[1])
+    return W.scatter_(2, perm[:, :, None], signs[:, :, None])
+
+
+def _orthogonal_linear(config: Config, take, m: int, like: torch.Tensor):
+    """Section 6's network with ``config.layers``, batched (``m`` trials)."""
+    d, depth, layers = config.d, config.depth, config.layers
+    Ws = []
+    for p in range(depth - 1):
+        if layers == "haar":
+            Ws.append(_haar(take(f"W{p}"), d, d))
+        elif layers == "identity":
+            Ws.append(
+                torch.eye(d, dtype=like.dtype, device=like.device).expand(m, d, d)
+            )
+        else:
+            Ws.append(_signed_permutations(take(f"W{p}.keys"), take(f"W{p}.signs")))
+    if layers == "haar":  # a unit row uniform on the sphere
+        Z = take(f"W{depth - 1}")
+        Ws.append(Z / torch.linalg.vector_norm(Z, dim=(1, 2), keepdim=True))
+        return Ws
+    readout = like.new_zeros(m, 1, d)
+    if layers == "identity":  # e_1
+        readout[:, 0, 0] = 1.0
+    else:  # sigma e_j, j = min(floor(d c_0), d - 1), sigma = -1 iff c_1 < 1/2
+        c = take(f"W{depth - 1}")
+        j = torch.floor(d * c[:, 0]).clamp(max=d - 1).long()
+        sign = torch.where(c[:, 1] < 0.5, -1.0, 1.0).to(like.dtype)
+        readout.scatter_(2, j[:, None, None], sign[:, None, None])
+    Ws.append(readout)
+    return Ws
+
+
+def _weights(config: Config, take, m: int, like: torch.Tensor) -> list[torch.Tensor]:
+    """``[W_0, ..., W_L]`` batched (:func:`montecarlo._trial.draw_weights`).
+
+    ``m`` is the number of trials and ``like`` a tensor of the batch's dtype
+    and device (for the weights that draw nothing).
+    """
+    if config.weights == "orthogonal_linear":
+        return _orthogonal_linear(config, take, m, like)
+    if config.weights != "ball":
+        return _layered(config, config.weights, take)
+    Ws = _layered(config, config.centre, take)  # Corollary 5.1: uniform in B_r
+    z = take("direction")
+    P = z.shape[1]
+    radius = config.r * take("ball_radius")[:, 0] ** (1.0 / P)
+    step = z * (radius / torch.linalg.vector_norm(z, dim=1))[:, None]
+    start = 0
+    for p, W in enumerate(Ws):
+        size = W.shape[1] * W.shape[2]
+        Ws[p] = W + step[:, start : start + size].reshape(W.shape)
+        start += size
     return Ws
 
 
@@ -548,7 +641,7 @@ def _batch(
         y = y0.to(draws.device).expand(m, *y0.shape)
     else:
         X, y = _data(config, take)
-    G = _gram(config, _weights(config, take), X, y)
+    G = _gram(config, _weights(config, take, m, draws), X, y)
     return _records(G, config.batch_sizes)
 
 

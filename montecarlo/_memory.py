@@ -7,8 +7,11 @@ layers:
 
 - the data ``X`` (``n x d``) and labels, a ``network_teacher``'s weights;
 - the weights, the normals they are drawn from and the workspace of a QR
-  factorization or a spectral norm: ``3 P`` (``4 P`` for the ``ball``
-  ensemble, which draws a direction in weight space);
+  factorization or a spectral norm: ``3 P``, plus ``P`` for the
+  ``uniform_spectrum`` ensemble (its factors ``U`` and ``V`` hold up to
+  ``2 P`` numbers, and their QR workspace) and ``P`` for the ``ball``
+  ensemble (a direction in weight space; its centre counts as its own
+  ensemble);
 - activations and their derivatives per layer (``2 n S``) and the two
   back-propagated error slabs (``2 n l``);
 - the Gram matrix and its two factors (``3 n^2``).
@@ -53,7 +56,8 @@ def trial_bytes(config: Config) -> int:
         params = width * d + (depth - 1) * width * width + width
         units = depth * width + 1
         widest = width
-    draws = 4 if config.weights == "ball" else 3
+    layered = config.centre if config.weights == "ball" else config.weights
+    draws = 3 + (layered == "uniform_spectrum") + (config.weights == "ball")
     words = (
         n * d
         + 2 * n

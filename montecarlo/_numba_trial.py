@@ -43,6 +43,7 @@ from montecarlo._config import (
     ACTIVATION_NAMES,
     DATA_NAMES,
     LABEL_NAMES,
+    LAYER_NAMES,
     LOSS_NAMES,
     WEIGHT_NAMES,
     Config,
@@ -64,7 +65,14 @@ _NM = len(MINIBATCH_COLUMNS)
 
 
 def pack_config(config: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The configuration as ``(ints, floats, batch_sizes)`` arrays for the kernel."""
+    """The configuration as ``(ints, floats, batch_sizes)`` arrays for the kernel.
+
+    ``ints``: ``n, d, depth, width``, the indices of ``activation``, ``loss``,
+    ``output_activation``, ``data``, ``labels``, then ``teacher_width``, the
+    index of ``weights`` in ``WEIGHT_NAMES``, ``fixed_data``, the index of
+    ``centre`` in ``WEIGHT_NAMES`` and of ``layers`` in ``LAYER_NAMES``.
+    ``floats``: ``label_value, kappa, scale, r, gamma``.
+    """
     ints = np.array(
         [
             config.n,
@@ -79,6 +87,8 @@ def pack_config(config: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             config.teacher_width,
             WEIGHT_NAMES.index(config.weights),
             int(config.fixed_data),
+            WEIGHT_NAMES.index(config.centre),
+            LAYER_NAMES.index(config.layers),
         ],
         dtype=np.int64,
     )
@@ -325,29 +335,81 @@ def _draw_data(st, buf, ints, floats):
 
 
 @nb.njit(cache=True)
-def _draw_weights(st, buf, ints, floats):
-    d, depth, width, kind = ints[1], ints[2], ints[3], ints[10]
+def _uniform_spectrum(st, buf, rows: int, cols: int, scale: float) -> np.ndarray:
+    """``U diag(scale u) V^T`` with Haar ``U``, ``V`` (``uniform_spectrum_weights``)."""
+    k = min(rows, cols)
+    U = _haar(st, buf, rows, k)
+    V = _haar(st, buf, cols, k)
+    u = np.empty(k)
+    _fill_uniforms(st, buf, u)
+    for j in range(k):
+        U[:, j] *= scale * u[j]
+    return np.ascontiguousarray(np.dot(U, V.T))
+
+
+@nb.njit(cache=True)
+def _signed_permutation(st, buf, m: int) -> np.ndarray:
+    """``W[i, pi_i] = sigma_i`` (``_samplers.signed_permutation``): stable argsort."""
+    keys = np.empty(m)
+    _fill_uniforms(st, buf, keys)
+    b = np.empty(m)
+    _fill_uniforms(st, buf, b)
+    perm = np.argsort(keys, kind="mergesort")
+    W = np.zeros((m, m))
+    for i in range(m):
+        W[i, perm[i]] = -1.0 if b[i] < 0.5 else 1.0
+    return W
+
+
+@nb.njit(cache=True)
+def _orthogonal_linear(st, buf, d: int, depth: int, layers: int):
+    """Section 6's network, ``layers`` indexing ``LAYER_NAMES``."""
     Ws = []
-    if kind == 4:  # orthogonal linear network of Theorem 6.1
-        for _ in range(depth - 1):
+    for _ in range(depth - 1):
+        if layers == 0:  # haar
             Ws.append(_haar(st, buf, d, d))
+        elif layers == 1:  # identity
+            Ws.append(np.eye(d))
+        else:  # signed permutation
+            Ws.append(_signed_permutation(st, buf, d))
+    if layers == 0:  # a unit row uniform on the sphere
         u = _normals(st, buf, 1, d)
         u /= np.sqrt(np.sum(u**2))
-        Ws.append(u)
-        return Ws
+    else:
+        u = np.zeros((1, d))
+        if layers == 1:  # e_1
+            u[0, 0] = 1.0
+        else:  # sigma e_j, j = min(floor(d c_0), d - 1), sigma by c_1
+            c = np.empty(2)
+            _fill_uniforms(st, buf, c)
+            j = min(int(np.floor(d * c[0])), d - 1)
+            u[0, j] = -1.0 if c[1] < 0.5 else 1.0
+    Ws.append(u)
+    return Ws
+
+
+@nb.njit(cache=True)
+def _draw_weights(st, buf, ints, floats):
+    d, depth, width, kind = ints[1], ints[2], ints[3], ints[10]
+    if kind == 4:  # orthogonal linear network of Theorem 6.1
+        return _orthogonal_linear(st, buf, d, depth, ints[13])
+    Ws = []
+    layered = ints[12] if kind == 3 else kind  # ball: the centre's ensemble
     fan_in = d
     for p in range(depth + 1):
         rows = width if p < depth else 1
-        if kind == 0:  # gaussian, Strategy 4.1
+        if layered == 0:  # gaussian, Strategy 4.1
             std = np.sqrt(1.0 / d) if p == 0 else np.sqrt(1.0 / (floats[1] * fan_in))
             Ws.append(_normals(st, buf, rows, fan_in, std))
-        elif kind == 1:  # orthogonal
+        elif layered == 1:  # orthogonal
             Ws.append(_haar(st, buf, rows, fan_in))
-        else:  # small (and the centre of ball)
+        elif layered == 5:  # uniform spectrum
+            Ws.append(_uniform_spectrum(st, buf, rows, fan_in, floats[2]))
+        else:  # small
             Z = _normals(st, buf, rows, fan_in)
             Ws.append(Z * (floats[2] / np.linalg.norm(Z, 2)))
         fan_in = rows
-    if kind == 3:  # ball of radius r around the small-weight centre
+    if kind == 3:  # ball of radius r around the centre
         P = 0
         for W in Ws:
             P += W.size
@@ -491,7 +553,7 @@ def gram(
         fan_in = W.shape[0]
     if fan_in != 1:
         raise ValueError(f"weights[-1] must have 1 row (scalar output), got {fan_in}")
-    ints = np.zeros(12, dtype=np.int64)
+    ints = np.zeros(14, dtype=np.int64)
     ints[4] = ACTIVATION_NAMES.index(activation)
     ints[5] = LOSS_NAMES.index(loss)
     ints[6] = int(bool(output_activation))

@@ -39,13 +39,12 @@ line, and Ctrl-C or SIGTERM leave no worker process or semaphore behind.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import pathlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
@@ -55,11 +54,9 @@ import torch
 from torch import nn
 
 from montecarlo._runs import (
-    Runner,
     RunStore,
-    SerialRunner,
     Task,
-    process_runner,
+    local_runner,
     run_tasks,
     sigterm_as_interrupt,
     spec_hash,
@@ -312,16 +309,6 @@ def _task(payload: tuple[_RunSpec, bool]) -> dict[str, Any]:
     spec, progress = payload
     log = (lambda line: print(f"  {line}", flush=True)) if progress else None
     return _train(spec, log)
-
-
-@contextlib.contextmanager
-def _runner(workers: int) -> Iterator[Runner]:
-    """This process for one worker, else a pool of spawned processes."""
-    if workers == 1:
-        yield SerialRunner()
-        return
-    with process_runner(workers) as runner:
-        yield runner
 
 
 def _cost(spec: _RunSpec) -> float:
@@ -592,7 +579,7 @@ def run_real_data(
             spec.run_id, spec.content(), _task, (spec, progress), label, _cost(spec)
         )
 
-    with sigterm_as_interrupt(), _runner(workers) as runner:
+    with sigterm_as_interrupt(), local_runner(workers) as runner:
         models = _models(settings)
         tuning = [
             _RunSpec(m, seed, -1, lr, settings.epochs, settings.batch_size, 0)

@@ -54,6 +54,7 @@ __all__ = [
     "RunStore",
     "SerialRunner",
     "Task",
+    "local_runner",
     "process_runner",
     "run_tasks",
     "sigterm_as_interrupt",
@@ -289,6 +290,23 @@ class _PoolRunner:
             self.pool = ctx.Pool(self.workers, initializer=_worker_init)
         jobs = [(i, fn, p) for i, p in enumerate(payloads)]
         yield from self.pool.imap_unordered(_indexed, jobs, chunksize=1)
+
+
+@contextlib.contextmanager
+def local_runner(workers: int) -> Iterator[Runner]:
+    """This process for one worker, else :func:`process_runner` of ``workers``.
+
+    Args:
+        workers: number of processes (an integer >= 1).
+
+    Yields:
+        A :class:`Runner`.
+    """
+    if workers == 1:
+        yield SerialRunner()
+        return
+    with process_runner(workers) as runner:
+        yield runner
 
 
 @contextlib.contextmanager

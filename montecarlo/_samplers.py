@@ -30,14 +30,17 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "LINEAR_LAYERS",
     "NormalSource",
     "ball_around",
     "gaussian_weights",
     "haar_orthogonal",
     "orthogonal_linear_network",
     "orthogonal_weights",
+    "signed_permutation",
     "small_weights",
     "sphere",
+    "uniform_spectrum_weights",
     "unit_ball",
 ]
 
@@ -316,6 +319,61 @@ def small_weights(
     return weights
 
 
+def uniform_spectrum_weights(
+    rng: NormalSource, d: int, widths: Sequence[int], *, scale: float = 1.0
+) -> list[FloatArray]:
+    """Draw layers of Haar singular vectors and uniform singular values (Assumption 1).
+
+    Each layer of shape ``(rows, cols)``, ``k = min(rows, cols)``, is
+
+    .. math::
+        W_p = U_p \\operatorname{diag}(s_p) V_p^T, \\qquad
+        s_{p,i} = \\mathrm{scale} \\cdot u_{p,i}, \\quad
+        u_{p,i} \\sim \\mathrm{Uniform}[0, 1),
+
+    with ``U_p`` (``rows x k``) and ``V_p`` (``cols x k``) Haar with
+    orthonormal columns (:func:`haar_orthogonal`), all independent. Since
+    ``U_p`` and ``V_p`` have orthonormal columns, the singular values of
+    ``W_p`` are exactly the ``s_{p,i}``, so ``||W_p||_2 = scale * max_i u_{p,i}
+    < scale`` and Assumption 1 (Section 5) holds. The spectrum is spread over
+    ``[0, scale)``, unlike :func:`small_weights` (a Gaussian spectrum whose top
+    is ``scale``) and :func:`orthogonal_weights` (every singular value 1).
+
+    Draws, layer by layer for ``p = 0, ..., beta``, with the shapes
+    ``(rows_p, cols_p)`` of ``[(l_0, d), (l_1, l_0), ..., (1, l_{beta-1})]``:
+    ``rng.standard_normal((rows_p, k_p))`` (``U_p``),
+    ``rng.standard_normal((cols_p, k_p))`` (``V_p``), then ``rng.random(k_p)``
+    (``u_p``).
+
+    Args:
+        rng: Source of the random draws.
+        d: Input dimension, an integer >= 1.
+        widths: Hidden widths ``[l_0, ..., l_{beta-1}]``, a non-empty sequence of
+            integers >= 1.
+        scale: The bound on the singular values, ``0 < scale <= 1``. Defaults
+            to 1.0.
+
+    Returns:
+        The ``beta + 1`` weight matrices ``[W_0, ..., W_beta]``.
+
+    Raises:
+        ValueError: If ``d``, ``widths`` or ``scale`` is out of range.
+    """
+    d = _check_int("d", d, 1)
+    hidden = _check_widths(widths)
+    scale_value = _check_real("scale", scale)
+    if not 0 < scale_value <= 1:
+        raise ValueError(f"scale must be a number with 0 < scale <= 1, got {scale!r}")
+    weights = []
+    for rows, cols in _layer_shapes(d, hidden):
+        k = min(rows, cols)
+        U = haar_orthogonal(rng, rows, k)
+        V = haar_orthogonal(rng, cols, k)
+        s = scale_value * np.asarray(rng.random(k), dtype=np.float64)
+        weights.append((U * s) @ V.T)
+    return weights
+
+
 def ball_around(
     rng: NormalSource, weights: Sequence[npt.ArrayLike], r: float
 ) -> list[FloatArray]:
@@ -378,27 +436,101 @@ def ball_around(
     ]
 
 
+LINEAR_LAYERS = ("haar", "identity", "signed_permutation")
+"""Orthogonal layers of :func:`orthogonal_linear_network` (``Config.layers``)."""
+
+
+def signed_permutation(rng: NormalSource, m: int) -> FloatArray:
+    """Draw a uniformly random ``m x m`` signed permutation matrix.
+
+    ``W[i, pi_i] = sigma_i`` and every other entry 0, where ``pi`` is the
+    stable ``argsort`` of ``m`` i.i.d. uniform keys ``a`` (``pi_i`` the index
+    of the ``i``-th smallest key: a uniform permutation, ties having
+    probability 0) and ``sigma_i = -1`` if ``b_i < 1/2`` else ``+1`` for
+    i.i.d. uniform ``b``. So ``W`` is uniform on the ``2^m m!`` signed
+    permutations (the hyperoctahedral group), an orthogonal matrix with
+    entries in ``{-1, 0, 1}``.
+
+    Draws, in this order: ``rng.random(m)`` (``a``), then ``rng.random(m)``
+    (``b``).
+
+    Args:
+        rng: Source of the random draws.
+        m: Size, an integer >= 1.
+
+    Returns:
+        C-contiguous float64 array of shape ``(m, m)`` with ``W^T W = I``.
+
+    Raises:
+        ValueError: If ``m`` is not an integer >= 1.
+    """
+    m = _check_int("m", m, 1)
+    keys = np.asarray(rng.random(m), dtype=np.float64)
+    signs = np.where(np.asarray(rng.random(m)) < 0.5, -1.0, 1.0)
+    W = np.zeros((m, m))
+    W[np.arange(m), np.argsort(keys, kind="stable")] = signs
+    return W
+
+
 def orthogonal_linear_network(
-    rng: NormalSource, d: int, depth: int
+    rng: NormalSource, d: int, depth: int, *, layers: str = "haar"
 ) -> tuple[list[FloatArray], float]:
     """Draw the orthogonal deep linear network of Section 6 (scalar read-out).
 
     The network is ``g_W(x) = gamma W_beta W_{beta-1} ... W_1 x`` (equation 4 of
-    the paper) with ``W_1, ..., W_{beta-1}`` Haar orthogonal ``d x d`` matrices
-    and ``W_beta`` a unit row uniform on ``S^{d-1}``, the scalar-output reading
-    of Theorem 6.1. ``gamma = 1 / sqrt(2 beta)`` is the **[reconstructed]**
-    reading of the scrambled rescaling factor (THEORY.md section 6).
+    the paper) with ``W_1, ..., W_{beta-1}`` orthogonal ``d x d`` matrices and
+    ``W_beta`` a unit row, the scalar-output reading of Theorem 6.1, which
+    holds for *arbitrary* orthogonal layers. ``gamma = 1 / sqrt(2 beta)`` is
+    the **[reconstructed]** reading of the scrambled rescaling factor
+    (THEORY.md section 6). Three ensembles of orthogonal layers (``layers``):
 
-    Draws, in this order: ``beta - 1`` times ``rng.standard_normal((d, d))``
-    (one per square layer, each turned into ``W_p`` as in
-    :func:`haar_orthogonal`), then ``rng.standard_normal((1, d))``, normalized to
-    ``W_beta``.
+    - ``"haar"``: Haar orthogonal layers (:func:`haar_orthogonal`) and a
+      read-out uniform on ``S^{d-1}`` (``z / ||z||``, ``z`` standard normal);
+    - ``"identity"``: every ``W_p = I_d`` and the read-out ``e_1^T``
+      (deterministic: no draws);
+    - ``"signed_permutation"``: uniformly random signed permutation layers
+      (:func:`signed_permutation`) and the read-out ``sigma e_j^T`` with
+      ``j = min(floor(d c_0), d - 1)`` and ``sigma = -1`` if ``c_1 < 1/2``
+      else ``+1``, for uniforms ``c_0, c_1`` (a uniformly random signed
+      coordinate vector, up to the ``2^-53`` grid of the uniforms; the
+      ``min`` only acts on a uniform equal to 1, which ``Phi(z)`` can give in
+      :class:`montecarlo._trial.NormalBuffer`).
+
+    The three give the same law of the Gram matrix ``G`` whenever the data
+    and the labeling function are independent of the weights and jointly
+    rotation invariant in law (``(X Q^T, C(. Q^T))`` distributed as ``(X,
+    C)`` for every orthogonal ``Q``; true of ``sphere`` and ``ball`` data with
+    every labeling function of ``montecarlo._config.LABEL_NAMES``: the teachers'
+    directions and weights are Gaussian or uniform on the sphere). Indeed
+    with ``v = (W_beta ... W_1)^T``, a unit vector, ``g(x) = gamma <v, x>``
+    and for the square loss
+
+    .. math::
+        G_{ij} = \\beta \\gamma^2 r_i r_j \\langle x_i, x_j \\rangle
+        = \\tfrac12 r_i r_j \\langle x_i, x_j \\rangle, \\qquad
+        r_i = \\gamma \\langle v, x_i \\rangle - y_i,
+
+    since the gradient with respect to ``W_p`` is
+    ``(g_i - y_i) gamma (W_beta ... W_{p+1})^T (W_{p-1} ... W_1 x_i)^T``, a
+    unit row times an orthogonal image of ``x_i``. So ``G`` depends on the
+    weights only through ``v``; a rotation ``Q`` with ``Q v = e_1`` maps
+    ``(X, C)`` to an equally distributed pair, so ``G`` has the same law for
+    every ``v`` independent of ``(X, C)``, random or not.
+
+    Draws, in this order: ``"haar"``: ``beta - 1`` times
+    ``rng.standard_normal((d, d))`` (one per square layer, each turned into
+    ``W_p`` as in :func:`haar_orthogonal`), then ``rng.standard_normal((1,
+    d))``, normalized to ``W_beta``; ``"identity"``: none;
+    ``"signed_permutation"``: ``beta - 1`` times ``rng.random(d)``,
+    ``rng.random(d)`` (one signed permutation per square layer, as in
+    :func:`signed_permutation`), then ``rng.random(2)`` (``c_0, c_1``).
 
     Args:
         rng: Source of the random draws.
         d: Input dimension and width, an integer >= 1.
         depth: ``beta``, the number of weight matrices, an integer >= 1
             (``depth = 1`` gives just the unit row).
+        layers: One of :data:`LINEAR_LAYERS`. Defaults to ``"haar"``.
 
     Returns:
         ``(weights, gamma)`` with ``weights = [W_1, ..., W_beta]`` (shapes
@@ -406,11 +538,25 @@ def orthogonal_linear_network(
         ``gamma = 1 / sqrt(2 * depth)``.
 
     Raises:
-        ValueError: If ``d`` or ``depth`` is not an integer >= 1.
+        ValueError: If ``d`` or ``depth`` is not an integer >= 1, or
+            ``layers`` is not one of :data:`LINEAR_LAYERS`.
     """
     d = _check_int("d", d, 1)
     depth = _check_int("depth", depth, 1)
+    if layers not in LINEAR_LAYERS:
+        raise ValueError(f"layers must be one of {list(LINEAR_LAYERS)}, got {layers!r}")
+    gamma = 1.0 / math.sqrt(2 * depth)
+    if layers == "identity":
+        readout = np.zeros((1, d))
+        readout[0, 0] = 1.0
+        return [np.eye(d) for _ in range(depth - 1)] + [readout], gamma
+    if layers == "signed_permutation":
+        weights = [signed_permutation(rng, d) for _ in range(depth - 1)]
+        c = np.asarray(rng.random(2), dtype=np.float64)
+        readout = np.zeros((1, d))
+        readout[0, min(math.floor(d * c[0]), d - 1)] = -1.0 if c[1] < 0.5 else 1.0
+        return [*weights, readout], gamma
     weights = [haar_orthogonal(rng, d, d) for _ in range(depth - 1)]
     z = _normal(rng, (1, d))
     weights.append(z / np.linalg.norm(z))
-    return weights, 1.0 / math.sqrt(2 * depth)
+    return weights, gamma

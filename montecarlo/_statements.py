@@ -8,9 +8,8 @@ The one place that maps a :class:`montecarlo.Config` to an entry of
 - ``"5.1"``, ``"corollary_5.1"``, ``"6.1"``: the statement of that name;
 - ``"none"``: no statement (a contrast ensemble).
 
-It also names the weight ensembles each statement's hypothesis class admits
-(THEORY.md section 7: statements quantified over a class are checked on
-several admissible ensembles).
+The weight ensembles each statement's hypothesis class admits are
+:data:`montecarlo._config.ADMISSIBLE_WEIGHTS`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import numpy as np
 from bounds import STATEMENTS, ProbabilityBound, Statement
 from montecarlo._config import Config
 
-__all__ = ["statement_of", "bound_kwargs", "bound_at", "ensemble_of"]
+__all__ = ["statement_of", "bound_kwargs", "bound_at"]
 
 
 def statement_of(config: Config) -> Statement | None:
@@ -65,7 +64,3 @@ def bound_at(config: Config, eta: np.ndarray, c: float) -> ProbabilityBound:
         )
     return st.failure_bound(eta, c, bound_kwargs(config))
 
-
-def ensemble_of(config: Config) -> str:
-    """A short name of the configuration's weight ensemble, e.g. ``"small"``."""
-    return config.weights

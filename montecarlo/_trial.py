@@ -8,7 +8,8 @@ A trial of configuration ``config`` with index ``t`` draws, from the stream
    which case ``(X, y)`` come once from the reserved stream index
    :data:`FIXED_DATA_TRIAL` and are shared by all trials (Theorem 4.1 part 1);
 2. the weights from the configured ensemble (``ball`` draws its centre from
-   ``small_weights`` and then a uniform point of the ball around it);
+   the ensemble ``config.centre`` and then a uniform point of the ball around
+   it; ``orthogonal_linear`` draws the layers ``config.layers``);
 
 then computes ``G = theory.gram(...)`` and the record of
 :func:`montecarlo._stats.trial_record`.
@@ -36,6 +37,7 @@ from montecarlo._stats import trial_record
 __all__ = [
     "FIXED_DATA_TRIAL",
     "NormalBuffer",
+    "draw_centre",
     "draw_data",
     "draw_weights",
     "fixed_data",
@@ -72,21 +74,49 @@ def draw_data(
     return X, np.asarray(y, dtype=np.float64)
 
 
+def _layered(name: str, config: Config, rng: samplers.NormalSource) -> list[np.ndarray]:
+    """``[W_0, ..., W_beta]`` of the layered ensemble ``name`` (not ball)."""
+    d, widths = config.d, config.widths
+    if name == "gaussian":
+        return samplers.gaussian_weights(rng, d, widths, kappa=config.kappa)
+    if name == "orthogonal":
+        return samplers.orthogonal_weights(rng, d, widths)
+    if name == "small":
+        return samplers.small_weights(rng, d, widths, scale=config.scale)
+    return samplers.uniform_spectrum_weights(rng, d, widths, scale=config.scale)
+
+
+def draw_centre(config: Config, rng: samplers.NormalSource) -> list[np.ndarray]:
+    """Draw the centre of a ``ball`` configuration's ball (ensemble ``config.centre``).
+
+    Raises:
+        ValueError: If ``config.weights`` is not ``"ball"``.
+    """
+    if config.weights != "ball":
+        raise ValueError(
+            f"config must have weights = 'ball' to have a centre, got "
+            f"weights = {config.weights!r}"
+        )
+    return _layered(config.centre, config, rng)
+
+
 def draw_weights(
     config: Config, rng: samplers.NormalSource
 ) -> tuple[list[np.ndarray], float]:
-    """Draw the weights ``[W_0, ..., W_beta]`` and the output scale ``gamma``."""
-    d, widths = config.d, config.widths
-    if config.weights == "gaussian":
-        return samplers.gaussian_weights(rng, d, widths, kappa=config.kappa), 1.0
-    if config.weights == "orthogonal":
-        return samplers.orthogonal_weights(rng, d, widths), 1.0
-    if config.weights == "small":
-        return samplers.small_weights(rng, d, widths, scale=config.scale), 1.0
+    """Draw the weights ``[W_0, ..., W_beta]`` and the output scale ``gamma``.
+
+    ``ball``: the centre (:func:`draw_centre`), then a uniform point of the
+    ball of radius ``config.r`` around it; ``orthogonal_linear``: the network
+    of :func:`montecarlo._samplers.orthogonal_linear_network` with
+    ``config.layers``; any other ensemble: its sampler.
+    """
     if config.weights == "ball":
-        centre = samplers.small_weights(rng, d, widths, scale=config.scale)
-        return samplers.ball_around(rng, centre, config.r), 1.0
-    return samplers.orthogonal_linear_network(rng, d, config.depth)
+        return samplers.ball_around(rng, draw_centre(config, rng), config.r), 1.0
+    if config.weights == "orthogonal_linear":
+        return samplers.orthogonal_linear_network(
+            rng, config.d, config.depth, layers=config.layers
+        )
+    return _layered(config.weights, config, rng), 1.0
 
 
 class NormalBuffer:

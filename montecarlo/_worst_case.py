@@ -53,14 +53,13 @@ leave no worker behind (:func:`montecarlo._runs.process_runner`).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import numbers
 import pathlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -75,11 +74,9 @@ from montecarlo._adversarial import (
 )
 from montecarlo._config import MAX_TRIALS, Config, Spec
 from montecarlo._runs import (
-    Runner,
     RunStore,
-    SerialRunner,
     Task,
-    process_runner,
+    local_runner,
     run_tasks,
     sigterm_as_interrupt,
     spec_hash,
@@ -430,16 +427,6 @@ def _unit_task(payload: tuple[_Unit, str | None]) -> dict[str, Any]:
     return result.to_dict()
 
 
-@contextlib.contextmanager
-def _runner(workers: int) -> Iterator[Runner]:
-    """This process for one worker, else a pool of spawned processes."""
-    if workers == 1:
-        yield SerialRunner()
-        return
-    with process_runner(workers) as runner:
-        yield runner
-
-
 def run_adversarial(
     out_dir: str | pathlib.Path,
     options: Mapping[str, Any],
@@ -533,7 +520,7 @@ def run_adversarial(
         f"{len(tasks)} searches ({budget.restarts} restarts x {budget.steps} steps x "
         f"{budget.batch} draws); stored in {store.root}"
     )
-    with sigterm_as_interrupt(), _runner(workers) as runner:
+    with sigterm_as_interrupt(), local_runner(workers) as runner:
         records = run_tasks(list(tasks.values()), store, runner, log=log)
     by_id = {r["run_id"]: r["result"] for r in records}
 

@@ -8,18 +8,22 @@ and trial).
 
 from montecarlo._rng import PhiloxStream, stream_key
 from montecarlo._samplers import (
+    LINEAR_LAYERS,
     NormalSource,
     ball_around,
     gaussian_weights,
     haar_orthogonal,
     orthogonal_linear_network,
     orthogonal_weights,
+    signed_permutation,
     small_weights,
     sphere,
+    uniform_spectrum_weights,
     unit_ball,
 )
 
 __all__ = [
+    "LINEAR_LAYERS",
     "NormalSource",
     "PhiloxStream",
     "ball_around",
@@ -27,8 +31,10 @@ __all__ = [
     "haar_orthogonal",
     "orthogonal_linear_network",
     "orthogonal_weights",
+    "signed_permutation",
     "small_weights",
     "sphere",
     "stream_key",
+    "uniform_spectrum_weights",
     "unit_ball",
 ]

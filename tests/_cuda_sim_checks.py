@@ -42,6 +42,25 @@ CASES = {
         depth=3,
     ),
     "fixed-data": dict(weights="gaussian", fixed_data=True, depth=1),
+    "uniform-spectrum": dict(weights="uniform_spectrum", scale=0.8, width=3),
+    "ball-uniform-spectrum-centre": dict(
+        weights="ball", centre="uniform_spectrum", r=0.4, labels="random_signs"
+    ),
+    "orthogonal-linear-signed-permutation": dict(
+        weights="orthogonal_linear",
+        layers="signed_permutation",
+        activation="identity",
+        output_activation=False,
+        depth=3,
+    ),
+    "orthogonal-linear-identity-fixed-data": dict(
+        weights="orthogonal_linear",
+        layers="identity",
+        activation="identity",
+        output_activation=False,
+        fixed_data=True,
+        labels="constant",
+    ),
 }
 
 

@@ -58,10 +58,11 @@ def _quick(group, **fields):
 
 
 # The quick suite's shapes (n = 10, d = 10, width 32, depth 2), one per statement.
+C51 = _quick("c51_radius", r=1.0, centre="small")
 QUICK_CASES = {
     "5.1": (_quick("t51_depth", depth=2, weights="small"), None),
-    "corollary_5.1-operator": (_quick("c51_radius", r=1.0), "operator"),
-    "corollary_5.1-frobenius": (_quick("c51_radius", r=1.0), "frobenius"),
+    "corollary_5.1-operator": (C51, "operator"),
+    "corollary_5.1-frobenius": (C51, "frobenius"),
     "4.1 part 1": (_quick("t41_fixed"), None),
 }
 

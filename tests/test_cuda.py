@@ -80,6 +80,40 @@ CASES = {
         weights="orthogonal", fixed_data=True, data="ball", labels="random_signs"
     ),
     "linear-output": dict(weights="gaussian", output_activation=False, depth=3),
+    "uniform-spectrum-relu": dict(
+        weights="uniform_spectrum", scale=0.8, activation="relu", width=3, d=8
+    ),
+    "ball-orthogonal-centre": dict(weights="ball", centre="orthogonal", r=0.4),
+    "ball-uniform-spectrum-centre-signs": dict(
+        weights="ball",
+        centre="uniform_spectrum",
+        r=0.4,
+        labels="random_signs",
+        loss="logistic",
+    ),
+    "orthogonal-linear-identity": dict(
+        weights="orthogonal_linear",
+        layers="identity",
+        activation="identity",
+        output_activation=False,
+        depth=3,
+    ),
+    "orthogonal-linear-signed-permutation": dict(
+        weights="orthogonal_linear",
+        layers="signed_permutation",
+        activation="identity",
+        output_activation=False,
+        depth=3,
+        batch_sizes=(2,),
+    ),
+    "orthogonal-linear-identity-fixed-data": dict(
+        weights="orthogonal_linear",
+        layers="identity",
+        activation="identity",
+        output_activation=False,
+        fixed_data=True,
+        labels="constant",
+    ),
     "identity-constant-mb": dict(
         weights="gaussian",
         activation="identity",
@@ -152,8 +186,11 @@ def configs(draw):
         batch_sizes=tuple(sorted(draw(st.sets(st.sampled_from(divisors))))),
         trials=3,
     )
+    if weights == "ball":
+        kw["centre"] = draw(st.sampled_from(mc._config.CENTRE_NAMES))
     if weights == "orthogonal_linear":
         kw.update(activation="identity", loss="square", output_activation=False)
+        kw["layers"] = draw(st.sampled_from(mc._config.LAYER_NAMES))
         kw["labels"] = draw(st.sampled_from(mc._config.LABEL_NAMES))
     else:
         kw["activation"] = draw(st.sampled_from(mc._config.ACTIVATION_NAMES))

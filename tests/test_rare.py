@@ -90,6 +90,35 @@ CASES = {
         depth=3,
     ),
     "fixed-data": dict(theorem="4.1", weights="gaussian", fixed_data=True, depth=1),
+    "uniform-spectrum-relu": dict(
+        theorem="5.1", weights="uniform_spectrum", scale=0.8, activation="relu"
+    ),
+    "ball-orthogonal-centre": dict(
+        theorem="corollary_5.1", weights="ball", centre="orthogonal", r=0.4
+    ),
+    "ball-uniform-spectrum-centre-signs": dict(
+        weights="ball",
+        centre="uniform_spectrum",
+        r=0.4,
+        labels="random_signs",
+        loss="logistic",
+    ),
+    "orthogonal-linear-identity": dict(
+        theorem="6.1",
+        weights="orthogonal_linear",
+        layers="identity",
+        activation="identity",
+        output_activation=False,
+        depth=3,
+    ),
+    "orthogonal-linear-signed-permutation": dict(
+        theorem="6.1",
+        weights="orthogonal_linear",
+        layers="signed_permutation",
+        activation="identity",
+        output_activation=False,
+        depth=3,
+    ),
 }
 
 # The closed-form configuration (see the module docstring): the cosine

@@ -2,8 +2,9 @@
 
 Oracles: closed-form moments of the uniform law on the sphere, scipy.stats
 distributions (``beta`` for a sphere coordinate, ``ortho_group`` for Haar
-matrices, ``chi2`` for sample variances, ``kstest`` / ``ks_2samp``), and exact
-algebraic identities (orthonormality, operator norms).
+matrices, ``chi2`` for sample variances and goodness of fit, ``kstest`` /
+``ks_2samp``), and exact algebraic identities (orthonormality, operator norms,
+singular values).
 
 False-failure budget: every statistical assertion fails with probability at most
 ALPHA = 1e-6 under the null (Bonferroni over the quantities of one assertion
@@ -27,8 +28,10 @@ from montecarlo.samplers import (
     haar_orthogonal,
     orthogonal_linear_network,
     orthogonal_weights,
+    signed_permutation,
     small_weights,
     sphere,
+    uniform_spectrum_weights,
     unit_ball,
 )
 
@@ -261,6 +264,77 @@ def test_small_weights_operator_norms_property(d, widths, scale, seed):
     np.testing.assert_allclose(norms, scale, rtol=1e-12, atol=0)
 
 
+def uniform_spectrum_tolerance(rows: int, cols: int, scale: float) -> float:
+    """Bound on how far a singular value of a computed layer is from ``scale u_i``.
+
+    By Weyl's inequality a singular value moves by at most the spectral norm
+    of the perturbation, here the sum of: the rounding of the product, each
+    entry a sum of ``k`` terms of size <= ``scale`` (``<= k EPS scale``
+    entrywise, so ``<= k EPS scale sqrt(rows cols)`` in norm); the departure
+    of ``U``, ``V`` from orthonormal columns (Householder QR: a small multiple
+    of ``max(rows, cols) EPS``, times ``scale``); and the backward error of
+    the SVD (the same order). ``4 k (rows + cols) EPS scale`` covers the three.
+    """
+    return 4 * min(rows, cols) * (rows + cols) * EPS * scale
+
+
+def _uniform_spectrum_reference(seed, d, widths, scale):
+    """The factors ``(U, s, V)`` per layer, drawn as the docstring says."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for rows, cols in expected_shapes(d, widths):
+        k = min(rows, cols)
+        U = haar_orthogonal(rng, rows, k)
+        V = haar_orthogonal(rng, cols, k)
+        out.append((U, scale * rng.random(k), V))
+    return out
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5, 1e-3])
+def test_uniform_spectrum_weights_are_the_documented_factors(scale):
+    d, widths = 7, [9, 4, 6]
+    w = uniform_spectrum_weights(np.random.default_rng(21), d, widths, scale=scale)
+    ref = _uniform_spectrum_reference(21, d, widths, scale)
+    assert [x.shape for x in w] == [(9, 7), (4, 9), (6, 4), (1, 6)]
+    for W, (U, s, V) in zip(w, ref, strict=True):
+        # the same float operations on the same draws: the same bits
+        np.testing.assert_array_equal(W, (U * s) @ V.T)
+        tol = uniform_spectrum_tolerance(*W.shape, scale)
+        singular = np.linalg.svd(W, compute_uv=False)
+        np.testing.assert_allclose(singular, np.sort(s)[::-1], rtol=0, atol=tol)
+        assert np.linalg.norm(W, 2) <= scale + tol
+
+
+@settings(max_examples=30)
+@given(
+    d=st.integers(1, 8),
+    widths=widths_strategy,
+    scale=st.floats(1e-6, 1.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_uniform_spectrum_singular_values_property(d, widths, scale, seed):
+    w = uniform_spectrum_weights(np.random.default_rng(seed), d, widths, scale=scale)
+    ref = _uniform_spectrum_reference(seed, d, widths, scale)
+    assert [x.shape for x in w] == expected_shapes(d, widths)
+    for W, (_, s, _) in zip(w, ref, strict=True):
+        tol = uniform_spectrum_tolerance(*W.shape, scale)
+        singular = np.linalg.svd(W, compute_uv=False)
+        np.testing.assert_allclose(singular, np.sort(s)[::-1], rtol=0, atol=tol)
+        assert np.linalg.norm(W, 2) <= scale + tol
+
+
+def test_uniform_spectrum_singular_values_are_uniform():
+    # The top singular value of a (1, l) read-out is scale * u with u uniform:
+    # KS against Uniform(0, scale), at ALPHA.
+    scale, draws = 0.7, 3_000
+    rng = np.random.default_rng(22)
+    top = [
+        np.linalg.norm(uniform_spectrum_weights(rng, 3, [4], scale=scale)[1])
+        for _ in range(draws)
+    ]
+    assert stats.kstest(top, stats.uniform(0, scale).cdf).pvalue > ALPHA
+
+
 # --- ball around a point --------------------------------------------------------
 
 
@@ -343,6 +417,82 @@ def test_orthogonal_linear_network_distribution():
     assert coordinate_beta_pvalue(rows[:, 0], d) > ALPHA
 
 
+def _signed_permutation_index(W: np.ndarray) -> int:
+    """A signed permutation as an integer in ``[0, 2^m m!)``."""
+    m = W.shape[0]
+    perm = np.argmax(np.abs(W), axis=1)
+    signs = W[np.arange(m), perm] > 0
+    rank = sum(int(p) * m**i for i, p in enumerate(perm))
+    return rank * 2**m + sum(int(b) << i for i, b in enumerate(signs))
+
+
+def test_signed_permutation_is_the_documented_draw():
+    m = 6
+    W = signed_permutation(np.random.default_rng(23), m)
+    rng = np.random.default_rng(23)
+    keys, b = rng.random(m), rng.random(m)
+    expected = np.zeros((m, m))
+    expected[np.arange(m), np.argsort(keys, kind="stable")] = np.where(
+        b < 0.5, -1.0, 1.0
+    )
+    np.testing.assert_array_equal(W, expected)
+    # entries in {-1, 0, 1}, one non-zero per row and column: W^T W = I exactly
+    np.testing.assert_array_equal(W.T @ W, np.eye(m))
+    assert W.flags.c_contiguous
+
+
+def test_signed_permutation_is_uniform_on_the_hyperoctahedral_group():
+    # m = 3: 2^3 3! = 48 signed permutations, each with probability 1/48.
+    # Chi-square goodness of fit (47 degrees of freedom), at ALPHA.
+    m, per_cell = 3, 200
+    rng = np.random.default_rng(24)
+    codes = [
+        _signed_permutation_index(signed_permutation(rng, m))
+        for _ in range(48 * per_cell)
+    ]
+    _, counts = np.unique(codes, return_counts=True)
+    assert counts.size == 48
+    assert stats.chisquare(counts).pvalue > ALPHA
+
+
+def test_orthogonal_linear_network_identity_layers_draw_nothing():
+    spy = SpyStream(25)
+    weights, gamma = orthogonal_linear_network(spy, 4, 3, layers="identity")
+    assert spy.calls == []
+    readout = np.zeros((1, 4))
+    readout[0, 0] = 1.0
+    assert_same(weights, [np.eye(4), np.eye(4), readout])
+    assert gamma == 1 / math.sqrt(6)
+
+
+def test_orthogonal_linear_network_signed_permutation_layers():
+    d, depth = 5, 3
+    weights, _ = orthogonal_linear_network(
+        np.random.default_rng(26), d, depth, layers="signed_permutation"
+    )
+    rng = np.random.default_rng(26)
+    layers = [signed_permutation(rng, d) for _ in range(depth - 1)]
+    c = rng.random(2)
+    readout = np.zeros((1, d))
+    readout[0, int(d * c[0])] = -1.0 if c[1] < 0.5 else 1.0
+    assert_same(weights, [*layers, readout])
+
+
+def test_signed_coordinate_readout_is_uniform():
+    # d = 3: the read-out is one of the 2 d = 6 vectors +-e_j, each with
+    # probability 1/6. Chi-square goodness of fit (5 degrees of freedom).
+    d, per_cell = 3, 1_000
+    rng = np.random.default_rng(27)
+    codes = []
+    for _ in range(2 * d * per_cell):
+        v = orthogonal_linear_network(rng, d, 1, layers="signed_permutation")[0][-1]
+        (j,) = np.flatnonzero(v[0])
+        codes.append(2 * j + int(v[0, j] > 0))
+    _, counts = np.unique(codes, return_counts=True)
+    assert counts.size == 2 * d
+    assert stats.chisquare(counts).pvalue > ALPHA
+
+
 # --- the random-draw contract -------------------------------------------------------
 
 
@@ -402,6 +552,30 @@ DRAW_CASES: list[tuple[str, Callable, list[tuple[str, object]]]] = [
         "orthogonal_linear_network",
         lambda g: orthogonal_linear_network(g, 3, 3),
         [("standard_normal", s) for s in [(3, 3), (3, 3), (1, 3)]],
+    ),
+    (
+        "uniform_spectrum_weights",
+        lambda g: uniform_spectrum_weights(g, 4, [3, 5], scale=0.5),
+        [
+            *[("standard_normal", (3, 3)), ("standard_normal", (4, 3)), ("random", 3)],
+            *[("standard_normal", (5, 3)), ("standard_normal", (3, 3)), ("random", 3)],
+            *[("standard_normal", (1, 1)), ("standard_normal", (5, 1)), ("random", 1)],
+        ],
+    ),
+    (
+        "signed_permutation",
+        lambda g: signed_permutation(g, 4),
+        [("random", 4), ("random", 4)],
+    ),
+    (
+        "orthogonal_linear_network_identity",
+        lambda g: orthogonal_linear_network(g, 3, 3, layers="identity"),
+        [],
+    ),
+    (
+        "orthogonal_linear_network_signed_permutation",
+        lambda g: orthogonal_linear_network(g, 3, 3, layers="signed_permutation"),
+        [("random", 3)] * 4 + [("random", 2)],
     ),
 ]
 
@@ -483,6 +657,17 @@ BAD_INPUTS: list[tuple[str, Callable, str]] = [
     ("oln_depth0", lambda g: orthogonal_linear_network(g, 3, 0), "depth"),
     ("oln_depth_float", lambda g: orthogonal_linear_network(g, 3, 2.0), "depth"),
     ("oln_d0", lambda g: orthogonal_linear_network(g, 0, 2), "d"),
+    (
+        "oln_layers",
+        lambda g: orthogonal_linear_network(g, 3, 2, layers="orthogonal"),
+        "layers",
+    ),
+    ("us_d0", lambda g: uniform_spectrum_weights(g, 0, [2]), "d"),
+    ("us_widths", lambda g: uniform_spectrum_weights(g, 3, [0]), "widths"),
+    ("us_scale0", lambda g: uniform_spectrum_weights(g, 3, [2], scale=0.0), "scale"),
+    ("us_scale_big", lambda g: uniform_spectrum_weights(g, 3, [2], scale=2.0), "scale"),
+    ("sp_m0", lambda g: signed_permutation(g, 0), "m"),
+    ("sp_m_float", lambda g: signed_permutation(g, 2.0), "m"),
 ]
 
 

@@ -166,8 +166,14 @@ class _Sweep:
 
     @property
     def label(self) -> str:
-        """``"group t51_depth (weights=small)"``: where the trials come from."""
-        extra = ", ".join(f"{k}={v}" for k, v in self.fixed.items())
+        """``"group t51_width (activation=relu)"``: where the trials come from.
+
+        The ensemble is left out (it is the claim's ``ensemble``), so the same
+        test on several ensembles reads the same.
+        """
+        extra = ", ".join(
+            f"{k}={v}" for k, v in self.fixed.items() if k not in _ENSEMBLE_KEYS
+        )
         return f"group {self.group.name}" + (f" ({extra})" if extra else "")
 
     @property
