@@ -79,16 +79,18 @@ def test_holm_between_raw_and_bonferroni_and_order_preserving(p):
     assert (np.diff(adj[order]) >= -1e-15).all()
 
 
-def test_adjust_applies_holm_to_the_family_only():
+def test_adjust_applies_holm_per_family():
     def claim(kind, p):
         return Claim("5.1", kind, "c", "t", "s", (Evidence("h", p, False),), n_min=100)
 
     family = [claim(Kind.INEQUALITY, 0.02), claim(Kind.PROSE, 0.01)]
-    outside = [claim(Kind.OBSERVATION, 0.001), claim(Kind.USER_CONSTANT, 0.03)]
-    out = adjust([*family, *outside])
+    observations = [claim(Kind.OBSERVATION, 0.001), claim(Kind.OBSERVATION, 0.03)]
+    user = [claim(Kind.USER_CONSTANT, 0.03)]
+    out = adjust([*family, *observations, *user])
     assert [c.evidence[0].p_adjusted for c in out[:2]] == [0.02, 0.02]
-    assert all(math.isnan(c.evidence[0].p_adjusted) for c in out[2:])
-    assert out[3].verdict == "violated"  # raw p = 0.03 < 0.05
+    assert [c.evidence[0].p_adjusted for c in out[2:4]] == [0.002, 0.03]
+    assert math.isnan(out[4].evidence[0].p_adjusted)
+    assert out[4].verdict == "violated"  # raw p = 0.03 < 0.05
 
 
 def test_equivalence_tost_against_a_known_case():

@@ -1,10 +1,11 @@
-"""Multiplicity: one family of tests per report, adjusted by Holm's method.
+"""Multiplicity: the report's tests in two families, each adjusted by Holm's method.
 
-The family is every test behind a claim that bears on the paper (kinds
+The main family is every test behind a claim that bears on the paper (kinds
 *inequality* and *prose*, including the per-ensemble tests of aggregated
-claims). Observations about one ensemble and checks at a user-given constant
-are reported with their raw p-values and stay outside the family: they are
-not verdicts on the paper.
+claims). The observations about one ensemble form a second family of their
+own (they are not verdicts on the paper, but a dozen of them at 5% each would
+raise false alarms). Checks at a user-given constant keep their raw p-values
+(each already combines its own tests by Bonferroni).
 
 Holm (1979), step-down: with the ``m`` p-values sorted,
 ``p_(1) <= ... <= p_(m)``, the adjusted values are
@@ -23,14 +24,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from montecarlo.claims._claim import Claim
+from montecarlo.claims._claim import Claim, Kind
 
 __all__ = ["holm", "adjust", "FAMILY"]
 
 FAMILY = (
-    "every test behind a claim about the paper (inequality and prose kinds, "
-    "per-ensemble tests included), Holm-adjusted; observations and checks at a "
-    "user-given constant keep their raw p-values"
+    "Holm over every test behind a claim about the paper (inequality and prose "
+    "kinds, per-ensemble tests included), and separately over the observations; "
+    "checks at a user-given constant keep their raw p-values"
 )
 
 
@@ -80,26 +81,25 @@ def _replace_evidence(claim: Claim, values: list[float]) -> Claim:
 
 
 def adjust(claims: Sequence[Claim]) -> list[Claim]:
-    """The claims with the family's p-values Holm-adjusted (see :data:`FAMILY`).
+    """The claims with each family's p-values Holm-adjusted (see :data:`FAMILY`).
 
     Args:
         claims: Every claim of one report.
 
     Returns:
-        The same claims in the same order; those in the family carry adjusted
+        The same claims in the same order; those in a family carry adjusted
         p-values (``Evidence.p_adjusted``), and their verdicts use them.
     """
-    raw: list[float] = []
-    for c in claims:
-        if c.counts_as_verdict:
-            raw += [e.p_value for e in c.all_evidence()]
-    adjusted = list(holm(raw)) if raw else []
-    out = []
-    for c in claims:
-        if c.counts_as_verdict:
-            n = len(c.all_evidence())
-            out.append(_replace_evidence(c, adjusted[:n]))
+    families = (
+        [i for i, c in enumerate(claims) if c.counts_as_verdict],
+        [i for i, c in enumerate(claims) if c.kind is Kind.OBSERVATION],
+    )
+    out = list(claims)
+    for members in families:
+        raw = [e.p_value for i in members for e in claims[i].all_evidence()]
+        adjusted = list(holm(raw)) if raw else []
+        for i in members:
+            n = len(claims[i].all_evidence())
+            out[i] = _replace_evidence(claims[i], adjusted[:n])
             adjusted = adjusted[n:]
-        else:
-            out.append(c)
     return out

@@ -178,9 +178,16 @@ class _Sweep:
 
     @property
     def setting(self) -> str:
-        """The categorical values other than the ensemble, e.g. ``", relu"``."""
-        rest = [f"{k}={v}" for k, v in self.fixed.items() if k not in _ENSEMBLE_KEYS]
-        return "".join(f", {r}" for r in rest)
+        """``", relu, logistic loss"``: the activation, a non-square loss, and
+        the categorical values other than the ensemble (for the claim's text)."""
+        c = self.configs[0]
+        parts = [c.activation] + ([f"{c.loss} loss"] if c.loss != "square" else [])
+        parts += [
+            f"{k}={v}"
+            for k, v in self.fixed.items()
+            if k not in _ENSEMBLE_KEYS and k not in ("activation", "loss")
+        ]
+        return "".join(f", {p}" for p in parts)
 
     def values(self, variant: str) -> list[np.ndarray]:
         """Per configuration: finite trials' statistic (NaN dropped)."""
