@@ -463,6 +463,22 @@ def _config_section(run: StoredRun) -> str:
                 rows,
             )
         )
+    if run.groups:
+        covered: dict[str, set[str]] = {}
+        for g in run.groups:
+            for c in g.configs:
+                st = statement_of(c)
+                key = statement_title(st) if st else "contrast (no bound)"
+                covered.setdefault(key, set()).add(f"{c.activation} / {c.loss}")
+        out.append(
+            "Activations and losses covered (activation / loss), per statement:\n"
+        )
+        out.append(
+            _table(
+                ["statement", "combinations"],
+                [[_esc(k), _esc(", ".join(sorted(v)))] for k, v in covered.items()],
+            )
+        )
     exps = sorted(set(spec.experiments if spec else ()) | set(run.experiments))
     for e in exps:
         state = "loaded" if e in run.experiments else "missing"

@@ -507,6 +507,7 @@ _SETTINGS = (
     ("linreg_gaussian_interpolating", "square", "gaussian", 10, 30, 0.3, 1.0, 0.5),
     ("linreg_sphere_noninterpolating", "square", "sphere", 20, 5, 0.5, 1.0, 0.5),
     ("logreg_gaussian", "logistic", "gaussian", 40, 4, 1.0, 1.0, 0.5),
+    ("logreg_orthogonal", "logistic", "orthogonal", 10, 20, 1.0, 1.0, 0.5),
     ("linreg_orthogonal_scale4", "square", "orthogonal", 10, 20, 0.3, 4.0, 0.5),
 )
 
@@ -529,8 +530,9 @@ def run_sgd_check(out_dir: pathlib.Path, *, seed: int, quick: bool = True) -> di
     ``alpha = 0.5 * 2/(n L)``): linear regression on exactly orthogonal data
     (``eta = 0``), on Gaussian data with ``d > n`` (interpolating) and on
     sphere data with ``d < n`` and label noise (non-interpolating), logistic
-    regression on noisy Gaussian data, and the orthogonal instance with
-    inputs scaled by 4. Then a scan of the printed Theorem 3.2 over input
+    regression on noisy Gaussian data and on exactly orthogonal data (zero
+    confusion, Section 2), and the orthogonal instance with inputs scaled by
+    4. Then a scan of the printed Theorem 3.2 over input
     scale and ``alpha`` on orthogonal and Gaussian data (and logistic data in
     the full run). ``quick=False`` uses more runs, longer horizons and five
     data draws per setting (Monte Carlo over data as well).

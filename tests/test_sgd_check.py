@@ -227,8 +227,10 @@ def test_entry_points_write_json_and_claims_follow(small_results):
         stored = json.loads((out / name).read_text())
         assert stored == json.loads(json.dumps(result))
     claims = {c.claim: c for c in experiment_claims("sgd_check", check)}
-    ortho = claims["orthogonal data: gradient confusion is exactly 0 along SGD paths"]
+    (ortho,) = [c for c in claims.values() if c.statement == "section 2"]
     assert ortho.verdict == "consistent"
+    # linear and logistic regression on exactly orthogonal data
+    assert "logistic, square loss" in ortho.claim
     assert {"Theorem 3.1 holds on linear regression"} <= set(claims)
     assert len(experiment_claims("figure1", fig1)) == 5
 

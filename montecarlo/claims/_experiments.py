@@ -178,7 +178,8 @@ def sgd_claims(result: dict, *, alpha: float = 0.05) -> list[Claim]:
                 statement="section 2",
                 kind=Kind.PROSE,
                 claim=(
-                    "orthogonal data: gradient confusion is exactly 0 along SGD paths"
+                    "orthogonal data: gradient confusion is exactly 0 along SGD paths "
+                    f"({', '.join(sorted({c['info']['loss'] for c in ortho}))} loss)"
                 ),
                 test=(
                     "exact Gram (c c^T) o (X X^T) at every iterate of every run (no "
