@@ -32,6 +32,7 @@ from figures._ensembles import (
     plot_orthogonal_vs_gaussian,
 )
 from figures._style import STATEMENT_TITLES, FigureRecord, fmt_num, statement_of
+from figures._tails import tail_section
 from figures._theorems import plot_c_star, plot_theorem, theorem_figure_name
 from figures._worst_case import worst_case_section
 from montecarlo._results import GroupTrials, StoredRun, load_run
@@ -64,6 +65,7 @@ EXPERIMENT_PLOTS: dict[str, tuple[str, str]] = {
     "lemma_b1": ("figures._lemma_minibatch", "plot_lemma_b1"),
     "minibatch": ("figures._lemma_minibatch", "plot_minibatch"),
     "adversarial": ("figures._worst_case", "plot_adversarial"),
+    "tail": ("figures._tails", "plot_tail"),
 }
 """Experiment name -> (module, function) drawing its figures from its JSON dict.
 
@@ -662,6 +664,7 @@ def write_report(
         worst_case_section(run.experiments["adversarial"])
         if "adversarial" in run.experiments
         else "",
+        tail_section(run.experiments["tail"]) if "tail" in run.experiments else "",
         _figures_section(records),
         _config_section(run),
         _details_section(run, confidence),

@@ -347,8 +347,7 @@ def plot_figure1(result: dict, out_dir: pathlib.Path) -> list[pathlib.Path]:
     names = ("paper_step", "theorem_step", "noise_free")
     if not isinstance(result, dict) or not any(k in result for k in names):
         raise ValueError(
-            "result must be the dict of montecarlo.sgd.run_figure1 with one of "
-            f"{names}"
+            f"result must be the dict of montecarlo.sgd.run_figure1 with one of {names}"
         )
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

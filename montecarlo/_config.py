@@ -569,6 +569,10 @@ def parse_spec(text: str, name: str = "spec", source: str = "spec") -> Spec:
         from montecarlo._worst_case import group_problems
 
         problems += group_problems(options["adversarial"], groups, axes)
+    if "tail" in options:
+        from montecarlo._tails import group_problems as tail_group_problems
+
+        problems += tail_group_problems(options["tail"], groups, axes)
     if problems:
         raise SpecError(problems, source)
     return Spec(

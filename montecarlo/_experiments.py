@@ -15,7 +15,10 @@ after it, validated here before anything runs:
 - ``minibatch``: the Section 8 mini-batch rates (options: ``quick``);
 - ``adversarial``: the worst case found for the uniform statements (Theorem
   5.1, Corollary 5.1, Theorem 4.1 part 1) by projected search (options: the
-  groups searched, the budget, the norms; :mod:`montecarlo._worst_case`).
+  groups searched, the budget, the norms; :mod:`montecarlo._worst_case`);
+- ``tail``: rare-event estimates of the failure tail and its rates (options:
+  the groups, the levels or target probabilities, particles, repetitions;
+  :mod:`montecarlo._tails`).
 
 Heavy modules (torch) are imported only when an experiment runs.
 """
@@ -36,6 +39,7 @@ EXPERIMENTS = (
     "lemma_b1",
     "minibatch",
     "adversarial",
+    "tail",
 )
 
 _QUICK_DEFAULT = {
@@ -69,8 +73,15 @@ def _adversarial_problems(table: Any, path: str) -> list[str]:
     return problems(table, path)
 
 
+def _tail_problems(table: Any, path: str) -> list[str]:
+    from montecarlo._tails import option_problems as problems
+
+    return problems(table, path)
+
+
 _OPTION_CHECKS: dict[str, Callable[[Any, str], list[str]]] = {
     "adversarial": _adversarial_problems,
+    "tail": _tail_problems,
     "sgd_check": _quick_problems,
     "real_data": _quick_problems,
     "lemma_b1": _quick_problems,
@@ -95,8 +106,12 @@ def run_experiment(
     seed: int,
     fresh: bool = False,
     data_dir: Path | None = None,
+    client: Any = None,
 ) -> dict:
     """Run experiment ``name`` of ``spec`` into ``out_dir``; returns its result.
+
+    ``client``: a Dask client when the run has one (the tail estimates map
+    their repetitions over it).
 
     Raises:
         ValueError: On an unknown name or an option the experiment refuses.
@@ -133,4 +148,10 @@ def run_experiment(
         from montecarlo._worst_case import run_adversarial
 
         return run_adversarial(out_dir, options, spec=spec, seed=seed, fresh=fresh)
+    if name == "tail":
+        from montecarlo._tails import run_tail
+
+        return run_tail(
+            out_dir, options, spec=spec, seed=seed, fresh=fresh, client=client
+        )
     raise ValueError(f"name must be one of {list(EXPERIMENTS)}, got {name!r}")

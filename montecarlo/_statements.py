@@ -63,4 +63,3 @@ def bound_at(config: Config, eta: np.ndarray, c: float) -> ProbabilityBound:
             f"config must test a theorem, got theorem = {config.theorem!r}"
         )
     return st.failure_bound(eta, c, bound_kwargs(config))
-

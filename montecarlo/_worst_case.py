@@ -87,8 +87,10 @@ __all__ = [
     "CONFIDENCE",
     "OPTION_KEYS",
     "group_problems",
+    "groups_option_problems",
     "option_problems",
     "run_adversarial",
+    "select_group",
     "selected_configs",
 ]
 
@@ -153,7 +155,7 @@ def _budget_problems(value: Any, path: str) -> list[str]:
     return problems
 
 
-def _groups_problems(value: Any, path: str) -> list[str]:
+def groups_option_problems(value: Any, path: str) -> list[str]:
     if not isinstance(value, list) or not value:
         return [
             f"{path}: must be a non-empty list of group names or tables "
@@ -215,7 +217,7 @@ def option_problems(table: Any, path: str = "adversarial") -> list[str]:
     if "groups" not in table:
         problems.append(f"{path}.groups: missing (the spec groups to search)")
     else:
-        problems += _groups_problems(table["groups"], f"{path}.groups")
+        problems += groups_option_problems(table["groups"], f"{path}.groups")
     if "budget" in table:
         problems += _budget_problems(table["budget"], f"{path}.budget")
     if "norms" in table:
@@ -243,7 +245,7 @@ def option_problems(table: Any, path: str = "adversarial") -> list[str]:
     return problems
 
 
-def _selection(
+def select_group(
     entry: str | Mapping[str, Any],
     groups: Mapping[str, Sequence[Config]],
     axes: Mapping[str, Sequence[str]],
@@ -311,7 +313,7 @@ def group_problems(
     taken: dict[tuple[str, str], int] = {}
     for i, entry in enumerate(table.get("groups", [])):
         where = f"{path}.groups[{i}]"
-        name, chosen, found = _selection(entry, groups, axes, where)
+        name, chosen, found = select_group(entry, groups, axes, where)
         problems += found
         for config in chosen:
             label = config.label(axes.get(name, ())) or "its one configuration"
@@ -354,7 +356,7 @@ def selected_configs(
         raise ValueError("\n".join(problems))
     out = []
     for i, entry in enumerate(table["groups"]):
-        name, chosen, _ = _selection(entry, groups, axes, f"groups[{i}]")
+        name, chosen, _ = select_group(entry, groups, axes, f"groups[{i}]")
         out += [(str(name), c) for c in chosen]
     return out
 

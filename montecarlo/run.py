@@ -240,9 +240,18 @@ def format_tables(summaries: Sequence[ConfigSummary], confidence: float) -> str:
 
 
 def run_experiments(
-    spec: Spec, out_dir: Path, seed: int, fresh: bool, data_dir: Path | None = None
+    spec: Spec,
+    out_dir: Path,
+    seed: int,
+    fresh: bool,
+    data_dir: Path | None = None,
+    client: object = None,
 ) -> dict[str, dict]:
-    """Run the spec's named experiments, reusing stored JSON unless ``fresh``."""
+    """Run the spec's named experiments, reusing stored JSON unless ``fresh``.
+
+    ``client``: the run's Dask client, if any (the experiments that can use it
+    map their units over it).
+    """
     from montecarlo._experiments import run_experiment
 
     results: dict[str, dict] = {}
@@ -255,7 +264,13 @@ def run_experiments(
         t0 = time.perf_counter()
         print(f"[{name}] running ...", flush=True)
         results[name] = run_experiment(
-            name, out_dir, spec, seed=seed, fresh=fresh, data_dir=data_dir
+            name,
+            out_dir,
+            spec,
+            seed=seed,
+            fresh=fresh,
+            data_dir=data_dir,
+            client=client,
         )
         print(f"[{name}] done in {time.perf_counter() - t0:.1f} s")
     return results
@@ -354,27 +369,25 @@ def _run(a: argparse.Namespace, spec: Spec, out: Path, seed: int) -> int:
         f"backend {a.backend}"
     )
     t0 = time.perf_counter()
-    if spec.groups:
-        with contextlib.ExitStack() as stack:
-            executor = None
-            if a.workers is not None or a.scheduler is not None:
-                from montecarlo._dask import DaskExecutor, dask_client
+    with contextlib.ExitStack() as stack:
+        client = None
+        if a.workers is not None or a.scheduler is not None:
+            from montecarlo._dask import dask_client
 
-                try:
-                    client = stack.enter_context(
-                        dask_client(workers=a.workers, scheduler=a.scheduler)
-                    )
-                except OSError as exc:
-                    print(
-                        f"error: cannot reach the Dask scheduler: {exc}",
-                        file=sys.stderr,
-                    )
-                    return 2
-                print(
-                    f"Dask: {len(client.nthreads())} workers connected; "
-                    f"dashboard {client.dashboard_link}"
+            try:
+                client = stack.enter_context(
+                    dask_client(workers=a.workers, scheduler=a.scheduler)
                 )
-                executor = DaskExecutor(client)
+            except OSError as exc:
+                print(f"error: cannot reach the Dask scheduler: {exc}", file=sys.stderr)
+                return 2
+            print(
+                f"Dask: {len(client.nthreads())} workers connected; "
+                f"dashboard {client.dashboard_link}"
+            )
+        if spec.groups:
+            from montecarlo._dask import DaskExecutor
+
             try:
                 run_sweep(
                     spec,
@@ -384,17 +397,19 @@ def _run(a: argparse.Namespace, spec: Spec, out: Path, seed: int) -> int:
                     chunk_size=a.chunk_size,
                     fresh=a.fresh,
                     progress=not a.no_progress,
-                    executor=executor,
+                    executor=None if client is None else DaskExecutor(client),
                 )
             except ValueError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
-        print(f"Monte Carlo done in {time.perf_counter() - t0:.1f} s")
-    try:
-        run_experiments(spec, out, seed, a.fresh, data_dir=a.data_dir)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+            print(f"Monte Carlo done in {time.perf_counter() - t0:.1f} s")
+        try:
+            run_experiments(
+                spec, out, seed, a.fresh, data_dir=a.data_dir, client=client
+            )
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if spec.groups:
         df = load_results(out)
         summaries = theorem_summary(spec, df, seed=seed, confidence=a.confidence)

@@ -538,44 +538,10 @@ def test_markdown_section(uninterrupted):
 # --------------------------------------------------------------------------
 # 5. End to end through python -m montecarlo.run
 # --------------------------------------------------------------------------
-def test_end_to_end_through_the_command_line(tmp_path, monkeypatch, capsys):
-    """With the experiment registered as the integration will register it."""
-    import figures._report as report
-    import montecarlo._config as config_module
-    import montecarlo._experiments as experiments
-    import montecarlo._results as results
-    import montecarlo.claims._collect as collect
+def test_end_to_end_through_the_command_line(tmp_path, capsys):
+    """The registered experiment through montecarlo.run, claims and report."""
     from montecarlo import run
 
-    names = (*experiments.EXPERIMENTS, "adversarial")
-    for module, attr in (
-        (experiments, "EXPERIMENTS"),
-        (config_module, "EXPERIMENTS"),
-        (results, "EXPERIMENT_NAMES"),
-    ):
-        monkeypatch.setattr(module, attr, names)
-    monkeypatch.setitem(experiments._OPTION_CHECKS, "adversarial", wc.option_problems)
-    dispatch, claims_of = experiments.run_experiment, collect.experiment_claims
-
-    def run_experiment(name, out_dir, spec, *, seed, fresh=False, data_dir=None):
-        if name == "adversarial":
-            return wc.run_adversarial(
-                out_dir, spec.options["adversarial"], spec=spec, seed=seed, fresh=fresh
-            )
-        return dispatch(name, out_dir, spec, seed=seed, fresh=fresh, data_dir=data_dir)
-
-    def experiment_claims(name, result, *, alpha=0.05):
-        if name == "adversarial":
-            return worst_case_claims(result, alpha=alpha)
-        return claims_of(name, result, alpha=alpha)
-
-    monkeypatch.setattr(experiments, "run_experiment", run_experiment)
-    monkeypatch.setattr(collect, "experiment_claims", experiment_claims)
-    monkeypatch.setitem(
-        report.EXPERIMENT_PLOTS,
-        "adversarial",
-        ("figures._worst_case", "plot_adversarial"),
-    )
     table = "\n[adversarial]\n" + 'groups = ["small", "fixed"]\nbudget = "quick"\n'
     table += "heldout = 40\n"
     path = tmp_path / "tiny.toml"

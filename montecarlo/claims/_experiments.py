@@ -26,6 +26,7 @@ from montecarlo.claims import _tests as t
 from montecarlo.claims._claim import Claim, Evidence, Kind
 from montecarlo.claims._lemma_minibatch import lemma_b1_claims, minibatch_claims
 from montecarlo.claims._section7 import section7_claims
+from montecarlo.claims._tails import tail_claims
 from montecarlo.claims._worst_case import worst_case_claims
 
 __all__ = ["MIN_RUNS", "sgd_claims", "figure1_claims", "experiment_claims"]
@@ -320,7 +321,9 @@ def experiment_claims(name: str, result: dict, *, alpha: float = 0.05) -> list[C
         return minibatch_claims(result, alpha=alpha)
     if name == "adversarial":
         return worst_case_claims(result, alpha=alpha)
+    if name == "tail":
+        return tail_claims(result, alpha=alpha)
     raise ValueError(
         "name must be one of sgd_check, figure1, real_data, real_data_cnn, "
-        f"lemma_b1, minibatch, adversarial, got {name!r}"
+        f"lemma_b1, minibatch, adversarial, tail, got {name!r}"
     )

@@ -1,7 +1,7 @@
 """The statistical tests behind every claim, each returning its p-values.
 
 Every test here is a thin, documented layer over an exact or standard
-procedure, so its oracle is ``scipy.stats`` (see ``tests/test_claims_tests.py``):
+procedure, so its oracle is ``scipy.stats`` (see ``tests/test_inference.py``):
 
 - :func:`binomial_tail`: ``P(X >= k)`` for ``X ~ Binom(n, p0)``, the exact
   one-sided test of ``H0: P(failure) <= p0``;
@@ -28,7 +28,11 @@ procedure, so its oracle is ``scipy.stats`` (see ``tests/test_claims_tests.py``)
 - :func:`mean_equivalence`: one-sample t-tests (TOST) of ``|mean - center| <
   margin`` and of its complement;
 - :func:`mcnemar`: McNemar's exact one-sided tests of two failure
-  probabilities measured on the same (paired) trials.
+  probabilities measured on the same (paired) trials;
+- :func:`jackknife`: the delete-one jackknife standard error of an estimate
+  from its leave-one-out replicates;
+- :func:`coefficient_test`: one-sided t-tests of a fitted coefficient against
+  a reference value, given its standard error and degrees of freedom.
 """
 
 from __future__ import annotations
@@ -68,6 +72,10 @@ __all__ = [
     "MeanEquivalence",
     "mcnemar",
     "McNemar",
+    "jackknife",
+    "Jackknife",
+    "coefficient_test",
+    "CoefficientTest",
 ]
 
 
@@ -887,4 +895,113 @@ def mcnemar(fails_a: np.ndarray, fails_b: np.ndarray) -> McNemar:
         only_b=only_b,
         p_a_more=float(stats.binom.sf(only_a - 1, n, 0.5)),
         p_b_more=float(stats.binom.sf(only_b - 1, n, 0.5)),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Jackknife:
+    """A delete-one jackknife standard error.
+
+    Attributes:
+        estimate: The estimate on the whole sample.
+        se: ``sqrt((n - 1)/n sum_i (theta_(i) - theta_(.))^2)``.
+        replicates: ``n``, the leave-one-out replicates.
+        dof: ``n - 1``, the degrees of freedom of the t-quantiles to use with it.
+    """
+
+    estimate: float
+    se: float
+    replicates: int
+    dof: int
+
+
+def jackknife(estimate: float, replicates: Sequence[float] | np.ndarray) -> Jackknife:
+    """The jackknife standard error of ``estimate`` (Efron & Stein, 1981).
+
+    With ``theta_(i)`` the estimate recomputed with observation ``i`` left
+    out (``i = 1..n``) and ``theta_(.)`` their mean, the variance estimate is
+    ``(n - 1)/n sum_i (theta_(i) - theta_(.))^2``; for the sample mean it is
+    exactly ``s^2 / n`` (Efron & Tibshirani, *An Introduction to the
+    Bootstrap*, section 11.2). It is used where the observations are
+    independent units (here: subset-simulation repetitions) but the estimate
+    is a non-linear function of them whose analytic error ignores their
+    dependence structure.
+
+    Args:
+        estimate: The estimate on the whole sample (finite).
+        replicates: The ``n >= 2`` leave-one-out estimates (finite).
+
+    Returns:
+        The :class:`Jackknife`.
+
+    Raises:
+        ValueError: On fewer than 2 replicates or a non-finite value.
+    """
+    theta = np.asarray(replicates, dtype=float)
+    if theta.ndim != 1 or theta.size < 2:
+        raise ValueError(
+            f"replicates must be a 1-D sample of at least 2 values, got shape "
+            f"{theta.shape}"
+        )
+    if not (np.isfinite(theta).all() and math.isfinite(estimate)):
+        raise ValueError("estimate and replicates must be finite")
+    n = theta.size
+    se = math.sqrt((n - 1) / n * float(np.sum((theta - theta.mean()) ** 2)))
+    return Jackknife(float(estimate), se, int(n), int(n - 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class CoefficientTest:
+    """One-sided t-tests of a coefficient ``b`` against a reference ``b0``.
+
+    Attributes:
+        statistic: ``(b - b0) / se``.
+        dof: Degrees of freedom of the t distribution.
+        p_below: p-value of ``H0: b >= b0`` against ``b < b0``:
+            ``F_t(statistic)``.
+        p_above: p-value of ``H0: b <= b0`` against ``b > b0``:
+            ``1 - F_t(statistic)``.
+    """
+
+    statistic: float
+    dof: int
+    p_below: float
+    p_above: float
+
+
+def coefficient_test(
+    estimate: float, se: float, dof: int, reference: float
+) -> CoefficientTest:
+    """One-sided t-tests of a fitted coefficient against ``reference``.
+
+    ``t = (estimate - reference) / se`` is referred to Student's t with
+    ``dof`` degrees of freedom, as for a regression slope (where it is exact
+    under normal errors) or a jackknife standard error (approximately, with
+    ``dof = n - 1``).
+
+    Args:
+        estimate: The coefficient.
+        se: Its standard error, ``> 0`` (NaN p-values when it is 0 or not
+            finite: no test possible).
+        dof: Degrees of freedom, an integer ``>= 1``.
+        reference: The value tested against.
+
+    Returns:
+        The :class:`CoefficientTest`.
+
+    Raises:
+        ValueError: If ``dof`` is not an integer ``>= 1`` or ``estimate`` or
+            ``reference`` is not finite.
+    """
+    if isinstance(dof, bool) or not isinstance(dof, int | np.integer) or dof < 1:
+        raise ValueError(f"dof must be an integer >= 1, got {dof!r}")
+    if not (math.isfinite(estimate) and math.isfinite(reference)):
+        raise ValueError(
+            f"estimate and reference must be finite, got {estimate!r}, {reference!r}"
+        )
+    if not (math.isfinite(se) and se > 0):
+        return CoefficientTest(math.nan, int(dof), math.nan, math.nan)
+    z = (estimate - reference) / se
+    return CoefficientTest(
+        float(z), int(dof), float(stats.t.cdf(z, dof)), float(stats.t.sf(z, dof))
     )
