@@ -8,7 +8,11 @@ point, loaded on first use (some load torch):
 - ``run_real_data``: trained MLPs on the bundled digits (Section 7, small);
 - ``run_real_data_cnn``: the paper's CNN-beta-k (Figures 2 to 4);
 - ``run_lemma_b1``: Lemma B.1 on the sphere;
-- ``run_minibatch``: the Section 8 mini-batch rates.
+- ``run_minibatch``: the Section 8 mini-batch rates;
+- ``run_adversarial``: the worst case found for the uniform statements
+  (loads torch);
+- ``run_tail``: rare-event estimates of the failure tail and its rates
+  (loads torch through the shared group selection).
 """
 
 import importlib
@@ -28,13 +32,15 @@ __all__ = [
 ]
 
 _TORCH = {
+    "run_adversarial": "montecarlo._worst_case",
     "run_real_data": "montecarlo._real_data",
     "run_real_data_cnn": "montecarlo._cnn_experiment",
+    "run_tail": "montecarlo._tails",
 }
 
 
 def __getattr__(name: str) -> object:
-    # the trained-network experiments load torch: on first use only
+    # these load torch: on first use only
     if name in _TORCH:
         return getattr(importlib.import_module(_TORCH[name]), name)
     raise AttributeError(f"module 'montecarlo.experiments' has no attribute {name!r}")
