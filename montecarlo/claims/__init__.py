@@ -17,6 +17,8 @@ Public API:
   TOST equivalence, power-law slopes, ratio and mean tests).
 """
 
+import importlib
+
 from montecarlo.claims import _tests as tests
 from montecarlo.claims._claim import (
     KIND_TITLES,
@@ -28,27 +30,40 @@ from montecarlo.claims._claim import (
     statement_order,
     statement_title,
 )
-from montecarlo.claims._collect import by_kind, collect, summary
-from montecarlo.claims._experiments import experiment_claims
 from montecarlo.claims._family import FAMILY, adjust, holm
-from montecarlo.claims._monte_carlo import monte_carlo_claims
 
 __all__ = [
-    "by_kind",
-    "collect",
-    "experiment_claims",
-    "statement_order",
-    "statement_title",
-    "summary",
-    "Claim",
-    "Evidence",
     "FAMILY",
     "KIND_TITLES",
-    "Kind",
     "VERDICTS",
+    "Claim",
+    "Evidence",
+    "Kind",
     "adjust",
     "format_p",
     "holm",
-    "monte_carlo_claims",
+    "statement_order",
+    "statement_title",
     "tests",
 ]
+
+# The builders read stored runs (pandas) and the experiments' modules (some
+# load torch): loaded on first use, so that an experiment can import the tests
+# and the claim types without them.
+_LAZY = {
+    "by_kind": "montecarlo.claims._collect",
+    "collect": "montecarlo.claims._collect",
+    "summary": "montecarlo.claims._collect",
+    "experiment_claims": "montecarlo.claims._experiments",
+    "monte_carlo_claims": "montecarlo.claims._monte_carlo",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'montecarlo.claims' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, *_LAZY])
